@@ -1,0 +1,141 @@
+"""The command line: parse -> call core -> render. The only package that imports typer/rich.
+
+Each command group lives in its own module here (ingest.py, chats.py, model.py, profile.py,
+update.py, export.py, ...), registering on ``app``. Keep module-level imports light: typer and
+this package only. Core modules (and rich) are imported inside the command functions, so
+``pxprofile --help`` stays fast and never imports llama_cpp or huggingface_hub.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+
+from .. import __version__
+from ..errors import PxprofileError
+
+
+class _Group(TyperGroup):
+    """Maps PxprofileError to one line on stderr and exit 1; Ctrl-C to exit 130."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except PxprofileError as e:
+            if os.environ.get("PXPROFILE_RAISE_ERRORS"):
+                raise
+            fail(str(e), code=e.exit_code)
+        except KeyboardInterrupt:
+            if os.environ.get("PXPROFILE_RAISE_ERRORS"):
+                raise
+            typer.echo("Interrupted.", err=True)
+            raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # `pxprofile export | head -1`: the reader went away; not an error worth a traceback
+            _silence_stdout()
+            raise typer.Exit(0) from None
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print ``Error: <message>`` as one line on stderr and exit."""
+    line = " ".join(str(message).split())
+    typer.echo(f"Error: {line}", err=True)
+    raise typer.Exit(code)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Turn your LLM chat history into a preference profile you own, edit, and carry to any model.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="SQLite database to use (default: pxprofile.db in the data directory)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Output JSON.")]
+
+
+def stderr_console():
+    """A rich Console on stderr (colour off when not a TTY or NO_COLOR is set)."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def print_json(data) -> None:
+    """Write a JSON document to stdout, unstyled."""
+    import json
+
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pxprofile {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    ] = False,
+) -> None:
+    """Turn your LLM chat history into a preference profile you own, edit, and carry to any model."""
+
+
+@app.command()
+def path(
+    what: Annotated[
+        str,
+        typer.Argument(help="What to locate: home, db, config, profile or models."),
+    ] = "home",
+    profile: Annotated[str | None, typer.Option("--profile", help="Profile name.")] = None,
+) -> None:
+    """Print where pxprofile keeps its data (set PXPROFILE_HOME to move it)."""
+    from .. import paths
+
+    where = {
+        "home": paths.user_dir,
+        "db": paths.db_path,
+        "config": paths.config_path,
+        "profile": lambda: paths.profile_path(profile),
+        "models": paths.models_dir,
+    }
+    if what not in where:
+        raise typer.BadParameter(f"choose one of: {', '.join(where)}", param_hint="WHAT")
+    typer.echo(str(where[what]()))
+
+
+def _register() -> None:
+    """Import the command modules so they attach their commands to ``app``."""
+    import importlib
+    import pkgutil
+
+    for mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        importlib.import_module(f"{__name__}.{mod}")
+
+
+_register()
+
+
+def main() -> None:
+    app(prog_name="pxprofile")

@@ -1,0 +1,119 @@
+"""The SQLite store: open_db() applies migrations and sets WAL; write_tx() is BEGIN IMMEDIATE.
+
+Every read-then-write transaction goes through write_tx(): a deferred BEGIN can fail with
+"database is locked" when another process upgrades first, and busy_timeout does not cover
+lock upgrades (see ../shared/research/reliability.md section 3.2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlite_utils
+
+from .errors import StoreError
+from .paths import db_path
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def open_db(path: str | Path | None = None, *, migrate: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed) the pxprofile database, in WAL mode, with migrations applied."""
+    from .migrations import migrations
+
+    path = Path(path) if path else db_path()
+    if path.exists() and path.is_dir():
+        raise StoreError(f"{path} is a directory, not a database file. Pass a file path to --db.")
+    if path.exists() and path.stat().st_size and not _is_sqlite(path):
+        raise StoreError(f"{path} is not a SQLite database. Pass another path to --db.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+        db = sqlite_utils.Database(conn)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            with _retry_locked():
+                db.enable_wal()
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        if migrate and migrations.pending(db):
+            with write_tx(db):
+                migrations.apply(db)
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"cannot open database {path}: {e}. Check the path and free disk space.") from e
+    return db
+
+
+def _is_sqlite(path: Path) -> bool:
+    # Only called before any connection to this file is open in this process: a plain
+    # open()/close() of a database file drops every POSIX lock the process holds on it.
+    with open(path, "rb") as f:
+        return f.read(16) == b"SQLite format 3\x00"
+
+
+@contextlib.contextmanager
+def _retry_locked(attempts: int = 50) -> Iterator[None]:
+    for i in range(attempts):
+        try:
+            yield
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or i == attempts - 1:
+                raise
+            time.sleep(0.05 + random.random() * 0.1)
+
+
+@contextlib.contextmanager
+def write_tx(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A write transaction started with BEGIN IMMEDIATE (retried with jitter while locked).
+
+    Nested use falls back to db.atomic() savepoints. SQLITE_FULL and friends become StoreError.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000 * 2
+    while True:
+        try:
+            db.conn.execute("BEGIN IMMEDIATE")
+            break
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise StoreError(f"cannot write to the database: {e}.") from e
+            if time.monotonic() > deadline:
+                raise StoreError(
+                    "the database is busy (another pxprofile is writing). Try again in a moment."
+                ) from e
+            time.sleep(0.05 + random.random() * 0.2)
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    try:
+        db.conn.execute("COMMIT")
+    except sqlite3.OperationalError as e:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise _store_error(e) from e
+
+
+def _store_error(e: sqlite3.Error) -> StoreError:
+    msg = str(e)
+    if "full" in msg:
+        return StoreError("the disk (or database size limit) is full; nothing was saved. Free space and retry.")
+    if "readonly" in msg or "read-only" in msg:
+        return StoreError("the database is read-only; nothing was saved. Check the file's permissions.")
+    return StoreError(f"database error: {msg}.")
+
+
+def translate_errors(e: sqlite3.Error) -> StoreError:
+    """Public: turn a sqlite3 error raised mid-transaction into a user-facing StoreError."""
+    return _store_error(e)
