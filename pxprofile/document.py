@@ -20,8 +20,10 @@ DEFAULT_SECTIONS = (
     "Avoid",
 )
 
-_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
-_BULLET = re.compile(r"^[ ]{0,3}([-*+])[ \t]+(.*?)[ \t]*$")
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t\r]*$")
+_BULLET = re.compile(r"^[ ]{0,3}([-*+])[ \t]+(.*?)[ \t\r]*$")
+_FENCE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})")
+_CONFLICT = re.compile(r"^(<{7}|={7}|>{7}|\|{7})(?:[ \t\r]|$)")
 _CONTINUATION = re.compile(r"^(?:[ ]{2,}|\t)\S")
 
 
@@ -73,6 +75,7 @@ class Document:
     preamble: list[Block] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
     trailing_newline: bool = True
+    newline: str = "\n"  # "\r\n" for a file saved with Windows line endings
 
     def section(self, title: str) -> Section | None:
         key = normalize_title(title)
@@ -99,7 +102,7 @@ class Document:
         last = max((i for i, it in enumerate(items) if isinstance(it, Bullet)), default=None)
         if last is None:
             last = 0
-            while last < len(items) and isinstance(items[last], Block) and not items[last].raw.strip():
+            while last < len(items) and _is_blank(items[last]):
                 last += 1
             if last == 0:
                 items.insert(0, Block(""))
@@ -118,6 +121,10 @@ class Document:
                     del s.items[i]
                     return
         raise ValueError("bullet not in document")
+
+
+def _is_blank(item: Bullet | Block) -> bool:
+    return isinstance(item, Block) and not item.raw.strip()
 
 
 def _ensure_blank_before(items: list[Bullet | Block]) -> None:
@@ -144,19 +151,23 @@ def normalize_title(title: str) -> str:
 
 def parse(text: str) -> Document:
     """Parse a profile file. Never fails: whatever is not a heading or bullet is kept as a Block."""
-    doc = Document(trailing_newline=text.endswith("\n") or text == "")
+    newline = "\r\n" if "\r\n" in text and "\n" not in text.replace("\r\n", "") else "\n"
+    if newline == "\r\n":
+        text = text.replace("\r\n", "\n")
+    doc = Document(trailing_newline=text.endswith("\n"), newline=newline)
     lines = text.split("\n")
     if doc.trailing_newline and lines and lines[-1] == "":
         lines = lines[:-1]
     current: list[Bullet | Block] = doc.preamble
     seen_heading = False
-    in_fence = False
+    fence: str | None = None
     for line in lines:
-        if line.lstrip().startswith(("```", "~~~")):
-            in_fence = not in_fence
+        f = _FENCE.match(line)
+        if f and (fence is None or (f.group(1)[0] == fence[0] and len(f.group(1)) >= len(fence))):
+            fence = f.group(1) if fence is None else None
             current.append(Block(line))
             continue
-        if in_fence:
+        if fence is not None:
             current.append(Block(line))
             continue
         h = _HEADING.match(line)
@@ -174,7 +185,8 @@ def parse(text: str) -> Document:
             continue
         b = _BULLET.match(line)
         if b and b.group(2):
-            current.append(Bullet(text=b.group(2), marker=b.group(1), raw=line) if doc.sections else Block(line))
+            bullet = Bullet(text=b.group(2), marker=b.group(1), raw=line)
+            current.append(bullet if doc.sections else Block(line))
             continue
         if _CONTINUATION.match(line) and current and isinstance(current[-1], Bullet):
             prev = current[-1]
@@ -193,7 +205,36 @@ def render(doc: Document) -> str:
     text = "\n".join(out)
     if doc.trailing_newline:
         text += "\n"
+    if doc.newline != "\n":
+        text = text.replace("\n", doc.newline)
     return text
+
+
+def problems(text: str) -> list[str]:
+    """Why ``text`` cannot be trusted as a profile (parsing it would misread the user's lines).
+
+    Users own their file: odd wording is fine; what is refused is structure that would hide
+    bullets (an unterminated code fence swallows everything after it) and unresolved merge
+    conflict markers. Each reason names the line.
+    """
+    out = []
+    fence: tuple[str, int] | None = None
+    for n, line in enumerate(text.split("\n"), start=1):
+        m = _FENCE.match(line)
+        if m:
+            mark = m.group(1)
+            if fence is None:
+                fence = (mark, n)
+            elif mark[0] == fence[0][0] and len(mark) >= len(fence[0]):
+                fence = None
+            continue
+        if fence is None and _CONFLICT.match(line):
+            out.append(f"line {n} is a merge conflict marker ({line[:7]})")
+    if fence is not None:
+        out.append(f"the code fence opened on line {fence[1]} is never closed")
+    if "\x00" in text:
+        out.append("the file contains NUL bytes")
+    return out
 
 
 def new_document(sections: tuple[str, ...] = DEFAULT_SECTIONS) -> Document:

@@ -112,3 +112,103 @@ def m001_chats(db):
     )
     db["pairs"].create_index(["conversation_id"])
     db["messages"].enable_fts(["text"], create_triggers=True, tokenize="porter")
+
+
+@migrations()
+def m020_updates(db):
+    # Why: every inference run is recorded (tokens, coverage, rejected operations), and each
+    # message is digested exactly once per profile, so an update's cost follows what is new.
+    db["updates"].create(
+        {
+            "id": int,
+            "profile": str,
+            "started_at": str,
+            "finished_at": str,
+            "model": str,
+            "mode": str,  # default | alignxplore
+            "status": str,  # running | ok | noop | failed | conflict
+            "prompt_tokens": int,
+            "completion_tokens": int,
+            "batches": int,
+            "evidence": int,
+            "messages_read": int,
+            "messages_available": int,
+            "applied": int,
+            "rejected": str,  # JSON list of {"op": ..., "reason": ...}
+            "version": int,  # the profile version the update wrote, if any
+            "error": str,
+        },
+        pk="id",
+    )
+    db["digested"].create(
+        {"message_id": str, "profile": str, "update_id": int},
+        pk=("profile", "message_id"),
+    )
+    db["digested"].create_index(["update_id"])
+    # pairs and feedback rows are signals of their own (a later export can add a thumbs-down or
+    # a regeneration to a message that was already digested)
+    db["digested_signals"].create(
+        {"signal_id": str, "profile": str, "update_id": int},
+        pk=("profile", "signal_id"),
+    )
+
+
+@migrations()
+def m010_profile(db):
+    # Why: the profile file is the user's; SQLite keeps what pxprofile last wrote (base for the
+    # three-way merge), every version, per-line provenance and the lines the user deleted.
+    db["profile_versions"].create(
+        {
+            "id": int,
+            "profile": str,  # "default" or the --profile NAME
+            "created_at": str,
+            "kind": str,  # init | update | edit | revert
+            "text": str,  # the full file text of this version
+            "sha256": str,
+            "line_ids": str,  # JSON: profile_lines ids of the bullets in file order
+            "note": str,
+            "update_id": int,
+            "pending": int,  # 1 while the file write is in flight (resolved on the next read)
+        },
+        pk="id",
+    )
+    db["profile_versions"].create_index(["profile", "id"])
+    db["profile_lines"].create(
+        {
+            "id": int,
+            "profile": str,
+            "section": str,
+            "text": str,
+            "author": str,  # user | model
+            "status": str,  # active | retired | deleted
+            "created_version": int,
+            "retired_version": int,
+            "first_supported": str,
+            "last_supported": str,
+            "superseded_by": int,
+        },
+        pk="id",
+    )
+    db["profile_lines"].create_index(["profile", "status"])
+    db["profile_evidence"].create(
+        {
+            "line_id": int,
+            "message_id": str,
+            "role": str,  # support | retire (the evidence that retired the line)
+            "version_id": int,
+        },
+        pk=("line_id", "message_id", "role"),
+    )
+    db["profile_evidence"].create_index(["message_id"])
+    db["profile_deletions"].create(
+        {
+            "id": int,
+            "profile": str,
+            "text": str,
+            "norm": str,  # normalized: lower case, no punctuation, single spaces
+            "line_id": int,
+            "version_id": int,
+        },
+        pk="id",
+    )
+    db["profile_deletions"].create_index(["profile"])

@@ -1,13 +1,409 @@
-"""Redaction of secrets and PII (offline, idempotent). STUB: the privacy issue fills this in.
+"""Redaction of secrets and PII (offline, idempotent): pure regexes, no network, no models.
 
 CONTRACT: redact(text) -> text with secrets/PII replaced by placeholders such as
 ``[REDACTED:aws-key]``; redact(redact(x)) == redact(x). Ingest stores the result in
 messages.redacted when it differs from the text; everything shown to a model or written to the
 profile uses coalesce(redacted, text).
+
+Also here:
+    scan(text, *, pii=None) -> Redaction(text, counts, invisible)
+        What redact() does, with counts per placeholder kind and the number of invisible
+        characters (Unicode Tags, bidi controls, zero-width) stripped: ingest reports these.
+    find_secrets(text, *, pii=None) -> list[Finding]
+        Every secret (and configured PII) in a text, for the export egress check.
+    strip_invisible(text) -> (text, n_removed)
+    configured_pii() -> tuple[str, ...]
+        The PII kinds to redact: config.toml ``[redact] pii = ["email", "phone", "card"]``
+        (the default is all three; ``pii = []`` turns PII redaction off; secrets are always on).
+
+Detectors are format-anchored (fixed prefixes, checksums, keyword context), so high-entropy
+non-secrets that fill chat exports (UUIDs, git SHAs, base64 images, model slugs) are left alone.
+A token split across a line break (a pasted key that wrapped) is joined and caught too.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
 
-def redact(text: str) -> str:
-    return text
+PII_KINDS = ("email", "phone", "card")
+PLACEHOLDER = "[REDACTED:{}]"
+_PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z-]+\]")
+
+# Unicode Tags (ASCII smuggling), bidi controls, zero-width and other invisible format characters.
+INVISIBLE_RE = re.compile(
+    "[\U000e0000-\U000e007f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb]"
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    start: int
+    end: int
+    value: str
+
+
+@dataclass
+class Redaction:
+    text: str
+    counts: Counter = field(default_factory=Counter)  # placeholder kind -> how many
+    invisible: int = 0  # invisible characters removed
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.counts) or self.invisible > 0
+
+
+# --- secret detectors -------------------------------------------------------------------------
+# (kind, pattern, group): the group (0 = whole match) is what gets replaced. Order matters:
+# specific formats before generic keyword rules.
+
+_B = r"(?<![A-Za-z0-9_])"  # a token boundary that treats _ as part of a token
+_E = r"(?![A-Za-z0-9_])"
+
+_TOKEN_PATTERNS: list[tuple[str, str]] = [
+    ("aws-access-key", _B + r"(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z0-9]{16}" + _E),
+    ("github-token", _B + r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,251}" + _E),
+    ("github-token", _B + r"github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}" + _E),
+    ("anthropic-key", r"(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{32,}"),
+    ("openai-key", r"(?<![A-Za-z0-9_-])sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{8,}T3BlbkFJ[A-Za-z0-9_-]{8,}"),
+    ("openai-key", r"(?<![A-Za-z0-9_-])sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,}"),
+    ("api-key", r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9]{32,}" + _E),
+    ("stripe-key", _B + r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}" + _E),
+    ("stripe-key", _B + r"whsec_[A-Za-z0-9]{24,}" + _E),
+    ("slack-token", _B + r"xox[abposre]-(?:[A-Za-z0-9]+-){1,4}[A-Za-z0-9]{6,}" + _E),
+    ("slack-token", r"https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]{16,}"),
+    ("google-api-key", _B + r"AIza[0-9A-Za-z_-]{35}" + r"(?![A-Za-z0-9_-])"),
+    ("huggingface-token", _B + r"hf_[A-Za-z]{34}" + _E),
+    ("gitlab-token", _B + r"glpat-[A-Za-z0-9_-]{20}" + r"(?![A-Za-z0-9_-])"),
+    ("npm-token", _B + r"npm_[A-Za-z0-9]{36}" + _E),
+    ("jwt", r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
+]
+_TOKENS = [(kind, re.compile(p)) for kind, p in _TOKEN_PATTERNS]
+
+# A fragment at the end of a line that could be the start of one of the tokens above.
+_PREFIXES = (
+    "AKIA ASIA ABIA ACCA AGPA AIDA AIPA ANPA ANVA APKA AROA ASCA ghp_ gho_ ghu_ ghs_ ghr_ "
+    "github_pat_ sk- sk_ rk_ whsec_ xox AIza hf_ glpat- npm_ eyJ"
+).split()
+_SPLIT = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:" + "|".join(re.escape(p) for p in _PREFIXES) + r")[A-Za-z0-9_.-]*"
+    r"(?:[ \t]*(?:\r?\n|\\n)[ \t>\"'+]*[A-Za-z0-9_.-]+)+"
+)
+_KEY_MATERIAL = re.compile(r"(?=[A-Za-z0-9_.-]*\d)[A-Za-z0-9_.-]{8,}")
+_LINEBREAK = re.compile(r"[ \t]*(?:\r?\n|\\n)[ \t>\"'+]*")
+
+_PEM = re.compile(
+    r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----"
+    r"(?:[\s\S]*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s:,\\\"-]*)"
+)
+
+# AWS secret access keys are 40 base64 characters with no fixed prefix: only near an access key
+# id or an aws/secret keyword, and only with mixed case and a digit (a git SHA is lowercase hex).
+_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+_AWS_CONTEXT = re.compile(
+    r"(?i)\baws|secret[_ -]?access|access[_ -]?key|(?-i:(?:AKIA|ASIA)[A-Z0-9]{16})"
+)
+
+# Credentials in URLs and connection strings: scheme://user:PASSWORD@host
+_URL_CREDS = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,30}://[^\s:/@\[\]]+:([^\s@/\[\]]{1,200})@[\w.-]")
+
+_SECRET_WORDS = (
+    r"password|passwd|passphrase|pwd|pass|secret|client[_-]?secret|api[_-]?key|apikey|"
+    r"access[_-]?key|secret[_-]?key|private[_-]?key|auth[_-]?token|access[_-]?token|"
+    r"refresh[_-]?token|bearer|token|accountkey|sharedaccesskey|credentials?"
+)
+# key=value / key: value, in code, env files, JSON, YAML and connection strings
+_ASSIGN = re.compile(
+    r"(?i)(?<![A-Za-z0-9])[\"']?(?:[A-Za-z0-9_.-]*[_.-]|(?-i:[a-z0-9]+)(?=(?-i:[A-Z])))?"
+    r"(?:" + _SECRET_WORDS + r")(?![a-z])[\"']?"
+    r"[ \t]*(?::=|=>|[:=])[ \t]*(?:\\?[\"'`])?(?P<v>[^\s\"'`,;}\]\\]+)"
+)
+# prose: "my password is hunter2", "the wifi pass is: x", "password for the router was X"
+_PROSE = re.compile(
+    r"(?i)\b(?P<k>password|passwd|passphrase|passcode|pin(?: code| number)?)\b"
+    r"(?:[ \t]+(?:for|to|of|on)[ \t]+(?:[\w.@-]+[ \t]+){0,3}?)?"
+    r"[ \t]*(?:is|was|=|:|->)[ \t:]*\s*[\"'`]?(?P<v>[^\s\"'`]{3,})"
+)
+_AUTH_HEADER = re.compile(
+    r"(?i)(?:\b(?:bearer|basic)|authorization:[ \t]*token)[ \t]+(?P<v>[A-Za-z0-9._~+/=-]{20,})"
+)
+
+_NOT_A_VALUE = {
+    "required", "incorrect", "wrong", "correct", "invalid", "expired", "missing", "empty", "not",
+    "too", "the", "a", "an", "my", "your", "their", "our", "this", "that", "set", "saved", "stored",
+    "hashed", "encrypted", "changed", "reset", "same", "different", "strong", "weak", "long", "short",
+    "case-sensitive", "none", "null", "true", "false", "undefined", "nil", "still", "being", "also",
+    "now", "only", "just", "never", "always", "fine", "ok", "okay", "valid", "secure", "insecure",
+    "forgotten", "lost", "unknown", "needed", "optional", "provided", "given", "shown", "visible",
+    "hidden", "masked", "rejected", "accepted", "ignored", "updated", "generated", "random",
+    "unique", "new", "old", "it", "in", "on", "of", "for", "and", "or", "to", "be", "at", "by",
+    "managed", "protected", "sent", "used", "counted", "limited", "expiring", "expires", "field",
+    "input", "type", "length", "value", "variable", "env", "environment", "string", "str", "int",
+    "bytes", "getpass", "prompt", "input()", "config", "settings", "secret", "secrets", "password",
+    "token", "tokens", "key", "keys", "auth", "sensitive", "confidential", "private", "public",
+    "placeholder", "example", "xxx", "xxxx", "xxxxxx", "***", "*****", "changeme", "redacted",
+}
+
+_ASSIGN_HINTS = ("pass", "pwd", "secret", "key", "token", "bearer", "credential", "auth")
+# at least 8 digits close together: the cheap pre-check before the card and phone patterns
+_DIGITS = re.compile(r"\d(?:[ ()./+-]{0,3}\d){7}")
+
+# --- PII ----------------------------------------------------------------------------------------
+
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w-])"
+)
+_PHONE = re.compile(
+    r"(?<![\w+.:/-])(?:"
+    r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}"  # +country ...
+    r"|\([2-9]\d{2}\)[ ]?[2-9]\d{2}[ .-]\d{4}"  # (555) 123-4567
+    r"|[2-9]\d{2}[.-][2-9]\d{2}[.-]\d{4}"  # 555-234-4567 / 555.234.4567
+    r"|0\d{2,4}[ -]\d{3,4}[ -]\d{3,4}"  # 020 7946 0958 (national trunk prefix)
+    r")(?!\w)(?![.:/-]?\d)"
+)
+# 555 234 4567 looks like a row of figures too: only after a word that says it is a phone number
+_PHONE_SPACED = re.compile(
+    r"(?i)\b(?:call|phone|tel|telephone|mobile|cell|cellphone|text|sms|whatsapp|fax|number|reach)"
+    r"\b[^\n\d]{0,24}(?P<v>\(?[2-9]\d{2}\)? [2-9]\d{2} \d{4})(?!\w)"
+)
+_CARD = re.compile(r"(?<![\w.-])[2-6]\d(?:[ -]{0,3}\d){11,17}(?![\w-])")
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _is_card(value: str) -> bool:
+    digits = re.sub(r"\D", "", value)
+    if not 13 <= len(digits) <= 19 or not _luhn(digits):
+        return False
+    if len(set(digits)) == 1:  # 2222 2222 2222 2222
+        return False
+    groups = re.split(r"[ -]+", value.strip())
+    # a spaced number must look like card groups (4-4-4-4, 4-6-5, ...), not a row of figures
+    return len(groups) == 1 or all(2 <= len(g) <= 6 for g in groups)
+
+
+def _is_phone(value: str) -> bool:
+    digits = re.sub(r"\D", "", value)
+    if value.startswith("+"):
+        return 8 <= len(digits) <= 15
+    return 10 <= len(digits) <= 11
+
+
+# --- the pass -------------------------------------------------------------------------------------
+
+
+def strip_invisible(text: str) -> tuple[str, int]:
+    """Remove Unicode Tag, bidi-control and zero-width characters; return (text, how many)."""
+    out, n = INVISIBLE_RE.subn("", text)
+    return out, n
+
+
+def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -> list[Finding]:
+    """Every secret (and configured PII kind) in ``text``, non-overlapping, in text order."""
+    if pii is None:
+        pii = configured_pii()
+    spans: list[Finding] = []
+    taken: list[tuple[int, int]] = []
+
+    def add(kind: str, start: int, end: int) -> None:
+        if start >= end:
+            return
+        for a, b in taken:
+            if start < b and a < end:
+                return
+        value = text[start:end]
+        if _PLACEHOLDER_RE.fullmatch(value):
+            return
+        taken.append((start, end))
+        spans.append(Finding(kind, start, end, value))
+
+    low = text.lower()
+    has_prefix = any(p in text for p in _PREFIXES) or "hooks.slack" in text
+    if "PRIVATE KEY" in text:
+        for m in _PEM.finditer(text):
+            add("private-key", m.start(), m.end())
+    if "://" in text and "@" in text:
+        for m in _URL_CREDS.finditer(text):
+            if not m.group(1).startswith("[REDACTED"):
+                add("password", m.start(1), m.end(1))
+    if has_prefix and ("\n" in text or "\\n" in text):
+        for m in _SPLIT.finditer(text):  # tokens wrapped across a line break
+            frag = m.group(0)
+            pieces = _LINEBREAK.split(frag)
+            joined = "".join(pieces)
+            for kind, rx in _TOKENS:
+                jm = rx.match(joined)
+                if not jm or jm.end() <= len(pieces[0]):
+                    continue
+                # a complete token at the end of a line continues onto the next only when what
+                # follows looks like key material too (not "Thanks" on the next line)
+                if rx.fullmatch(pieces[0]) and not _KEY_MATERIAL.fullmatch(pieces[1]):
+                    continue
+                add(kind, m.start(), m.start() + _orig_offset(frag, jm.end()))
+                break
+    if has_prefix:
+        for kind, rx in _TOKENS:
+            for m in rx.finditer(text):
+                add(kind, m.start(), m.end())
+    if ("aws" in low or "secret" in low or "access" in low or has_prefix) and _AWS_CONTEXT.search(text):
+        for m in _AWS_SECRET.finditer(text):
+            v = m.group(0)
+            if _mixed(v) and _near(text, m.start(), _AWS_CONTEXT, 300):
+                add("aws-secret-key", m.start(), m.end())
+    rules = []
+    if any(w in low for w in _ASSIGN_HINTS):
+        rules.append(_ASSIGN)
+    if "pass" in low or "pin" in low:
+        rules.append(_PROSE)
+    if "bearer" in low or "basic" in low or "authorization" in low:
+        rules.append(_AUTH_HEADER)
+    for rx in rules:
+        for m in rx.finditer(text):
+            prose = rx is _PROSE
+            v = m.group("v").rstrip(".!?),:") if prose else m.group("v")
+            if prose and m.group("k").lower().startswith("pin") and not any(c.isdigit() for c in v):
+                continue
+            if prose and re.fullmatch(r"[a-z]+", v) and re.match(r"[ \t]+[a-z]", text[m.start("v") + len(v) :]):
+                continue  # "the password is probably wrong": the sentence goes on, not a value
+            if _plausible_secret_value(v, prose=prose):
+                add("password" if rx is not _AUTH_HEADER else "token", m.start("v"), m.start("v") + len(v))
+    if "email" in pii and "@" in text:
+        for m in _EMAIL.finditer(text):
+            local = m.group(0).split("@", 1)[0].lower()
+            if local not in {"git", "noreply", "no-reply"}:
+                add("email", m.start(), m.end())
+    if ("card" in pii or "phone" in pii) and _DIGITS.search(text):
+        if "card" in pii:
+            for m in _CARD.finditer(text):
+                if _is_card(m.group(0)):
+                    add("card", m.start(), m.end())
+        if "phone" in pii:
+            for m in _PHONE.finditer(text):
+                if _is_phone(m.group(0)):
+                    add("phone", m.start(), m.end())
+            for m in _PHONE_SPACED.finditer(text):
+                add("phone", m.start("v"), m.end("v"))
+    spans.sort(key=lambda f: f.start)
+    return spans
+
+
+def _orig_offset(frag: str, joined_end: int) -> int:
+    """Map an offset in the line-joined fragment back to an offset in the original fragment."""
+    pos = 0
+    consumed = 0
+    for m in _LINEBREAK.finditer(frag):
+        chunk = m.start() - pos
+        if consumed + chunk >= joined_end:
+            return pos + (joined_end - consumed)
+        consumed += chunk
+        pos = m.end()
+    return pos + (joined_end - consumed)
+
+
+def _mixed(v: str) -> bool:
+    return any(c.isupper() for c in v) and any(c.islower() for c in v) and any(c.isdigit() for c in v)
+
+
+def _near(text: str, pos: int, rx: re.Pattern, window: int) -> bool:
+    return bool(rx.search(text, max(0, pos - window), min(len(text), pos + window)))
+
+
+def _plausible_secret_value(v: str, *, prose: bool) -> bool:
+    if len(v) < (3 if prose else 6) or v.startswith("[REDACTED"):
+        return False
+    low = v.lower()
+    if low in _NOT_A_VALUE or low.strip("*x.<>") == "":
+        return False
+    if v[0] in "$%<{([@&*#" or "(" in v or "[" in v or "{" in v:
+        return False  # $VAR, ${VAR}, %(x)s, <your-key>, getpass(), os.environ[...]
+    if re.fullmatch(r"(?:os|process|env|settings|config|self|this|ENV)\.[\w.]+", v):
+        return False
+    if not prose and re.fullmatch(r"[a-z_]+", v) and len(v) < 12:
+        return False  # token=counter, password=pw_var: identifiers, not values
+    if not prose and re.fullmatch(r"\d{1,5}", v):
+        return False  # max_token=512, pin: 4 (digit counts), but a longer PIN is redacted
+    return not prose or not re.fullmatch(r"[a-z]+", v) or len(v) >= 6
+
+
+def scan(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -> Redaction:
+    """Redact ``text`` and count what was replaced (kinds) and stripped (invisible characters)."""
+    if pii is None:
+        pii = configured_pii()
+    out, invisible = strip_invisible(text)
+    counts: Counter = Counter()
+    for _ in range(4):  # repeat to a fixed point so redact() is idempotent
+        findings = find_secrets(out, pii=pii)
+        if not findings:
+            break
+        parts: list[str] = []
+        pos = 0
+        for f in findings:
+            parts.append(out[pos : f.start])
+            parts.append(PLACEHOLDER.format(f.kind))
+            # keep the line breaks a wrapped token spanned, so lines do not merge
+            parts.append("\n" * f.value.count("\n") if f.kind != "private-key" else "")
+            counts[f.kind] += 1
+            pos = f.end
+        parts.append(out[pos:])
+        out = "".join(parts)
+    return Redaction(out, counts, invisible)
+
+
+def redact(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -> str:
+    """Text with secrets and PII replaced by ``[REDACTED:kind]`` and invisible characters removed."""
+    if not text:
+        return text
+    return scan(text, pii=pii).text
+
+
+# --- configuration ---------------------------------------------------------------------------------
+
+_config_cache: dict[str, tuple[int, tuple[str, ...]]] = {}
+
+
+def configured_pii() -> tuple[str, ...]:
+    """PII kinds from config.toml ``[redact] pii`` (default: email, phone, card)."""
+    from .config import load_config
+    from .errors import PxprofileError
+    from .paths import config_path
+
+    path: Path = config_path()
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return PII_KINDS
+    key = str(path)
+    cached = _config_cache.get(key)
+    if cached and cached[0] == mtime:
+        return cached[1]
+    section = load_config(path).get("redact", {})
+    kinds = section.get("pii", list(PII_KINDS)) if isinstance(section, dict) else list(PII_KINDS)
+    if not isinstance(kinds, list) or any(k not in PII_KINDS for k in kinds):
+        raise PxprofileError(
+            f"{path}: [redact] pii must be a list drawn from {', '.join(PII_KINDS)} (got {kinds!r}). "
+            "Fix the setting."
+        )
+    result = tuple(kinds)
+    _config_cache[key] = (mtime, result)
+    return result
+
+
+def count_invisible(text: str) -> int:
+    """How many invisible characters (Tags, bidi, zero-width) redact() would strip from ``text``."""
+    return len(INVISIBLE_RE.findall(text)) if text else 0

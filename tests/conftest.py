@@ -30,3 +30,17 @@ FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 def fixtures_dir():
     """Real export samples (MIT-licensed copies of ../shared/fixtures; see fixtures/README.md)."""
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def gemma_engine(tmp_path_factory):
+    """The real Gemma 3 270M GGUF through llama.cpp, loaded once per session (n_ctx 2048, 2 threads).
+
+    load_engine caches by arguments, so load_engine("gemma3-270m", n_ctx=2048, n_threads=2,
+    gpu_layers=0) anywhere in the tests returns this same engine.
+    """
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PXPROFILE_HOME", str(tmp_path_factory.mktemp("engine-home")))
+        from pxprofile.engine import load_engine
+
+        return load_engine("gemma3-270m", n_ctx=2048, n_threads=2, gpu_layers=0)

@@ -1,0 +1,174 @@
+"""`pxprofile model list|pull|add|use|rm|info|path`: the models pxprofile can run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import JsonOption, app, print_json
+
+model_app = typer.Typer(
+    help="List, pull, add and choose the local models pxprofile runs.",
+    no_args_is_help=True,
+)
+app.add_typer(model_app, name="model")
+
+NameArg = Annotated[str, typer.Argument(help="Model name (see `pxprofile model list`).")]
+
+
+@model_app.command("list")
+def list_(
+    json_: JsonOption = False,
+    nl: Annotated[bool, typer.Option("--nl", help="Output one JSON object per line.")] = False,
+) -> None:
+    """List known models: downloaded or available, size, path."""
+    import json
+
+    from .. import models
+    from ..engine import resolve_model_name
+
+    default = resolve_model_name(None) or models.registry_default()
+    rows = [models.describe(s, default=default) for s in models.all_models().values()]
+    if json_:
+        print_json(rows)
+        return
+    if nl:
+        for row in rows:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("", "NAME", "STATUS", "SIZE", "CONTEXT"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("PATH / SOURCE", overflow="fold")
+    for r in rows:
+        where = r["path"] or (f"{r['repo']}/{r['file']}" if r["repo"] else f"pip package {r['package']}")
+        table.add_row(
+            "*" if r["default"] else "",
+            r["name"],
+            r["status"],
+            r["size_human"],
+            str(r["context_length"] or "-"),
+            where,
+        )
+    Console(highlight=False, soft_wrap=True).print(table)
+
+
+@model_app.command()
+def pull(
+    name: NameArg,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Download a model into the Hugging Face cache (resumes; reuses a cached file)."""
+    import sys
+
+    from .. import models
+
+    spec = models.get_model(name)
+    if spec.kind == "hf" and not quiet:
+        typer.echo(f"Pulling {name} from {spec.repo} ({spec.file})...", err=True)
+    path = models.pull(name, progress=not quiet and sys.stderr.isatty())
+    if not quiet:
+        typer.echo(f"{name} is ready.", err=True)
+    typer.echo(str(path))
+
+
+@model_app.command()
+def add(
+    name: NameArg,
+    path: Annotated[Path | None, typer.Option("--path", help="A local .gguf file.")] = None,
+    repo: Annotated[str | None, typer.Option("--repo", help="Hugging Face repository (OWNER/NAME).")] = None,
+    file: Annotated[str | None, typer.Option("--file", help="GGUF file name in --repo.")] = None,
+    prompt_style: Annotated[
+        str, typer.Option("--prompt-style", help="Prompt format the model expects: default or alignxplore.")
+    ] = "default",
+    context_length: Annotated[
+        int | None, typer.Option("--context-length", help="Context window in tokens (default: from the file).")
+    ] = None,
+    note: Annotated[str, typer.Option("--note", help="A note shown by `model list`.")] = "",
+) -> None:
+    """Add your own model: a local GGUF (--path) or a Hugging Face repo and file."""
+    from .. import models
+
+    spec = models.add_model(
+        name, path=path, repo=repo, file=file, prompt_style=prompt_style,
+        context_length=context_length, note=note,
+    )  # fmt: skip
+    hint = "" if spec.kind == "file" else f" Run `pxprofile model pull {name}` to download it."
+    typer.echo(f"Added model {name}.{hint}", err=True)
+
+
+@model_app.command()
+def use(name: NameArg) -> None:
+    """Make NAME the default model."""
+    from .. import models
+
+    spec = models.set_default(name)
+    msg = f"Default model: {name}."
+    if models.status(spec) not in ("downloaded", "installed"):
+        msg += f" Run `pxprofile model pull {name}` before using it."
+    typer.echo(msg, err=True)
+
+
+@model_app.command("rm")
+def rm(name: NameArg) -> None:
+    """Remove a model you added, or delete a pulled model's file from the cache."""
+    from .. import models
+
+    typer.echo(models.remove_model(name), err=True)
+
+
+@model_app.command()
+def info(name: Annotated[str | None, typer.Argument(help="Model name (default: the selected model).")] = None,
+         json_: JsonOption = False) -> None:  # fmt: skip
+    """Show a model's GGUF metadata and whether llama.cpp can offload it to a GPU."""
+    from .. import models
+    from ..engine import default_gpu_layers, gpu_offload_supported, resolve_model_name
+
+    name = resolve_model_name(name) or models.registry_default()
+    spec = models.get_model(name)
+    data = models.describe(spec, default=resolve_model_name(None) or models.registry_default())
+    path = models.resolve_path(name)
+    data["path"] = str(path)
+    data["size"] = path.stat().st_size
+    data["gguf"] = models.summarize_metadata(models.gguf_metadata(path))
+    gpu = gpu_offload_supported()
+    data["gpu_offload"] = gpu
+    data["default_gpu_layers"] = "all" if default_gpu_layers() != 0 else 0
+    if json_:
+        print_json(data)
+        return
+    g = data["gguf"]
+    lines = [
+        ("name", name),
+        ("path", data["path"]),
+        ("size", models._fmt_size(data["size"])),
+        ("architecture", g["architecture"]),
+        ("context length", g["context_length"]),
+        ("layers", g["layers"]),
+        ("quantization", g["quantization"]),
+        ("chat template", "yes" if g["chat_template"] else "no (plain completion prompt)"),
+        ("prompt style", spec.prompt_style),
+        (
+            "GPU offload",
+            "supported: all layers by default (--gpu-layers to change)"
+            if gpu
+            else "not supported by this llama.cpp build: CPU only (reinstall with CUDA or Metal, see README)",
+        ),
+    ]
+    for key, value in lines:
+        typer.echo(f"{key + ':':<16}{value}")
+
+
+@model_app.command("path")
+def path_(name: Annotated[str | None, typer.Argument(help="Model name (default: the selected model).")] = None) -> None:
+    """Print the local path of a model's GGUF file."""
+    from .. import models
+    from ..engine import resolve_model_name
+
+    name = resolve_model_name(name) or models.registry_default()
+    typer.echo(str(models.resolve_path(name)))

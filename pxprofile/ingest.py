@@ -1,0 +1,371 @@
+"""Ingest chat exports into the store: detect, stream, normalize, write.
+
+    ingest_path(db, path, *, format=None, progress=None) -> IngestSummary   ("-" reads stdin)
+    ingest_stream(db, stream, *, name="<stdin>", format=None, progress=None) -> IngestSummary
+
+Each source is one write transaction: a file that cannot be read changes nothing. A corrupt
+conversation inside a good export is skipped and listed in IngestSummary.errors. Identity is
+stable (format:conversation:message), so ingesting again adds only what is new; mutable fields
+(title, updated_at, current_leaf, on_active_path) of rows already stored are updated.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import sqlite_utils
+
+from .errors import FormatError
+from .importers.common import (
+    Conversation,
+    Feedback,
+    Limits,
+    Pair,
+    Skipped,
+    clean,
+    content_hash,
+)
+from .importers.detect import Opened, open_input
+from .redact import count_invisible, redact
+from .store import translate_errors, write_tx
+
+Progress = Callable[[int, int | None], None]
+BATCH = 5000
+
+_MESSAGE_COLS = (
+    "id, conversation_id, native_id, parent_id, role, author_name, content_type, text, redacted, "
+    "created_raw, created_at, hidden, on_active_path, status, model, seq, source_id, meta"
+)
+_INSERT_MESSAGE = f"INSERT OR IGNORE INTO messages ({_MESSAGE_COLS}) VALUES ({', '.join('?' * 18)})"
+_UPSERT_CONVERSATION = """
+INSERT INTO conversations (id, format, native_id, title, created_at, updated_at, created_raw,
+                           current_leaf, source_id, meta)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(id) DO UPDATE SET
+  title = coalesce(excluded.title, title),
+  created_at = CASE WHEN created_at IS NULL OR excluded.created_at < created_at
+                    THEN coalesce(excluded.created_at, created_at) ELSE created_at END,
+  updated_at = CASE WHEN updated_at IS NULL OR excluded.updated_at > updated_at
+                    THEN coalesce(excluded.updated_at, updated_at) ELSE updated_at END,
+  current_leaf = coalesce(excluded.current_leaf, current_leaf),
+  meta = coalesce(excluded.meta, meta)
+"""
+_INSERT_PAIR = """
+INSERT OR IGNORE INTO pairs (id, conversation_id, prompt_id, chosen_id, rejected_id, prompt_text,
+                             chosen_text, rejected_text, origin, interrupted, created_at, source_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_INSERT_FEEDBACK = """
+INSERT OR IGNORE INTO feedback (id, message_id, conversation_id, rating, text, created_at, origin, source_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+
+@dataclass
+class IngestSummary:
+    path: str
+    format: str
+    conversations: int = 0
+    messages: int = 0  # messages read from the source
+    added: int = 0  # new messages stored
+    skipped: int = 0  # messages already stored
+    pairs: int = 0  # new preference pairs
+    feedback: int = 0  # new feedback ratings
+    errors: list[str] = field(default_factory=list)  # corrupt conversations skipped
+    redacted: int = 0  # messages whose secrets/PII are replaced in what models see
+    invisible: int = 0  # invisible characters (Unicode Tags, bidi, zero-width) stripped
+    source_id: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def line(self) -> str:
+        name = "stdin" if self.path in ("-", "<stdin>") else Path(self.path).name
+        s = (
+            f"Ingested {name} ({self.format}): {_n(self.conversations, 'conversation')}, "
+            f"{_n(self.added, 'message')} added, {self.skipped} skipped, {_n(self.pairs, 'pair')}"
+        )
+        if self.feedback:
+            s += f", {self.feedback} feedback"
+        if self.redacted:
+            s += f"; secrets or personal data redacted in {_n(self.redacted, 'message')}"
+        if self.invisible:
+            s += f"; {_n(self.invisible, 'invisible character')} stripped"
+        if self.errors:
+            s += f"; {_n(len(self.errors), 'corrupt conversation')} not imported ({self.errors[0]})"
+        return s + "."
+
+
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}{'' if k == 1 else 's'}"
+
+
+def ingest_path(
+    db: sqlite_utils.Database,
+    path: str | Path,
+    *,
+    format: str | None = None,
+    progress: Progress | None = None,
+    limits: Limits | None = None,
+    redact_storage: bool = False,
+) -> IngestSummary:
+    """Ingest one file (a zip, a JSON/JSONL export, an llm logs.db, a transcript); "-" is stdin.
+
+    With ``redact_storage`` the database keeps only the redacted text (no original to search)."""
+    if str(path) == "-":
+        return ingest_stream(db, sys.stdin.buffer, format=format, progress=progress, limits=limits,
+                             redact_storage=redact_storage)
+    p = Path(path)
+    size = p.stat().st_size if p.is_file() else None
+    cb = (lambda n: progress(n, size)) if progress else None
+    opened = open_input(p, name=str(path), format=format, progress=cb, limits=limits)
+    return _write(db, opened, str(p.resolve()), str(path), redact_storage)
+
+
+def ingest_stream(
+    db: sqlite_utils.Database,
+    stream: BinaryIO,
+    *,
+    name: str = "<stdin>",
+    format: str | None = None,
+    progress: Progress | None = None,
+    limits: Limits | None = None,
+    redact_storage: bool = False,
+) -> IngestSummary:
+    """Ingest from a binary stream (stdin): JSON, JSON Lines or a text transcript."""
+    cb = (lambda n: progress(n, None)) if progress else None
+    opened = open_input(None, stream, name=name, format=format, progress=cb, limits=limits)
+    return _write(db, opened, name, name, redact_storage)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _write(db: sqlite_utils.Database, opened: Opened, stored_path: str, name: str,
+           redact_storage: bool = False) -> IngestSummary:
+    summary = IngestSummary(path=name, format=opened.format)
+    try:
+        with write_tx(db):
+            now = _now()
+            cur = db.conn.execute(
+                "INSERT INTO sources (path, sha256, format, size, first_imported_at, imported_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (stored_path, f"pending:{uuid.uuid4()}", opened.format, opened.size, now, now),
+            )
+            source_id = cur.lastrowid
+            writer = _Writer(db.conn, opened.format, source_id, summary)
+            writer.redact_storage = redact_storage
+            for rec in opened.records:
+                if isinstance(rec, Conversation):
+                    writer.conversation(rec)
+                elif isinstance(rec, Skipped):
+                    summary.errors.append(f"{rec.conversation}: {rec.reason}")
+                elif isinstance(rec, Pair):
+                    writer.pair(rec, rec.conversation)
+                elif isinstance(rec, Feedback):
+                    writer.feedback(rec)
+            writer.flush()
+            if not (summary.conversations or summary.feedback or writer.pairs_seen):
+                first = f" ({summary.errors[0]})" if summary.errors else ""
+                raise FormatError(
+                    f"{name}: nothing could be imported{first}. Check that this is a complete "
+                    f"{opened.format} export."
+                )
+            summary.source_id = _finish_source(db.conn, source_id, opened.sha256(), summary, now)
+    except sqlite3.Error as e:
+        raise translate_errors(e) from e
+    return summary
+
+
+def _finish_source(conn, source_id: int, sha: str, s: IngestSummary, now: str) -> int:
+    counts = (s.conversations, s.messages, s.skipped, s.pairs, s.feedback, len(s.errors))
+    old = conn.execute("SELECT id FROM sources WHERE sha256 = ?", (sha,)).fetchone()
+    if old is None:
+        conn.execute(
+            "UPDATE sources SET sha256 = ?, conversations = ?, messages = ?, skipped = ?, pairs = ?, "
+            "feedback = ?, errors = ?, added = ? WHERE id = ?",
+            (sha, *counts, s.added, source_id),
+        )
+        return source_id
+    # the same bytes were ingested before: keep one row per file, move what this run added
+    old_id = old[0]
+    for table in ("messages", "conversations", "pairs", "feedback"):
+        conn.execute(f"UPDATE {table} SET source_id = ? WHERE source_id = ?", (old_id, source_id))
+    conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+    conn.execute(
+        "UPDATE sources SET imported_at = ?, conversations = ?, messages = ?, skipped = ?, pairs = ?, "
+        "feedback = ?, errors = ?, added = coalesce(added, 0) + ? WHERE id = ?",
+        (now, *counts, s.added, old_id),
+    )
+    return old_id
+
+
+class _Writer:
+    """Batched writes inside the source's transaction."""
+
+    redact_storage = False  # store only the redacted text (ingest --redact-storage)
+
+    def __init__(self, conn: sqlite3.Connection, fmt: str, source_id: int, summary: IngestSummary):
+        self.conn = conn
+        self.fmt = fmt
+        self.source_id = source_id
+        self.s = summary
+        self.rows: list[tuple] = []
+        self.pair_rows: list[tuple] = []
+        self.pairs_seen = 0
+
+    def conversation(self, conv: Conversation) -> None:
+        fmt, src = self.fmt, self.source_id
+        cid = f"{fmt}:{conv.id}"
+        existed = self.conn.execute("SELECT 1 FROM conversations WHERE id = ?", (cid,)).fetchone()
+        self.conn.execute(
+            _UPSERT_CONVERSATION,
+            (
+                cid,
+                fmt,
+                conv.id,
+                clean(conv.title) if conv.title else None,
+                conv.created_at,
+                conv.updated_at,
+                conv.created_raw,
+                f"{cid}:{conv.current_leaf}" if conv.current_leaf else None,
+                src,
+                json.dumps(conv.meta, ensure_ascii=False) if conv.meta else None,
+            ),
+        )
+        self.s.conversations += 1
+        self.s.messages += len(conv.messages)
+        prefix = cid + ":"
+        rows = self.rows
+        for m in conv.messages:
+            text = clean(m.text) if m.text else ""
+            red = redact(text) if text else text
+            if red != text:
+                self.s.redacted += red.count("[REDACTED:") > text.count("[REDACTED:")
+                self.s.invisible += count_invisible(text)
+                if self.redact_storage:
+                    text = red
+            rows.append(
+                (
+                    prefix + m.id,
+                    cid,
+                    m.id,
+                    prefix + m.parent if m.parent is not None else None,
+                    m.role,
+                    m.author_name,
+                    m.content_type,
+                    text,
+                    red if red != text else None,
+                    m.created_raw,
+                    m.created_at,
+                    1 if m.hidden else 0,
+                    1 if m.on_active_path else 0,
+                    m.status,
+                    m.model,
+                    m.seq,
+                    src,
+                    json.dumps(m.meta, ensure_ascii=False) if m.meta else None,
+                )
+            )
+        if existed:
+            self._flush_messages()
+            if self.redact_storage:  # drop originals kept by an earlier ingest without it
+                self.conn.execute(
+                    "UPDATE messages SET text = redacted, redacted = NULL "
+                    "WHERE conversation_id = ? AND redacted IS NOT NULL", (cid,))
+            self._executemany(
+                "UPDATE messages SET on_active_path = ? WHERE id = ? AND on_active_path IS NOT ?",
+                [(int(m.on_active_path), prefix + m.id, int(m.on_active_path)) for m in conv.messages],
+            )
+        elif len(rows) >= BATCH:
+            self._flush_messages()
+        for p in conv.pairs:
+            self.pair(p, conv.id)
+
+    def pair(self, p: Pair, conv: str | None) -> None:
+        self.pairs_seen += 1
+        cid = f"{self.fmt}:{conv}" if conv else None
+        ref = (lambda x: f"{cid}:{x}" if x is not None and cid else None)
+        if p.native_id:
+            pid = f"{self.fmt}:{p.origin}:{p.native_id}"
+        else:
+            pid = f"{self.fmt}:{p.origin}:" + content_hash(cid, p.chosen, p.rejected, p.chosen_text, p.rejected_text)
+        self.pair_rows.append(
+            (
+                pid,
+                cid,
+                ref(p.prompt),
+                ref(p.chosen),
+                ref(p.rejected),
+                _c(p.prompt_text),
+                _c(p.chosen_text),
+                _c(p.rejected_text),
+                p.origin,
+                int(p.interrupted),
+                p.created_at,
+                self.source_id,
+            )
+        )
+
+    def feedback(self, f: Feedback) -> None:
+        cid = f"{self.fmt}:{f.conversation}" if f.conversation else None
+        mid = f"{cid}:{f.message}" if cid and f.message else None
+        rc = self._executemany(
+            _INSERT_FEEDBACK,
+            [(f"{self.fmt}:{f.id}", mid, cid, f.rating, _c(f.text), f.created_at, f.origin, self.source_id)],
+        )
+        self.s.feedback += rc
+
+    def flush(self) -> None:
+        self._flush_messages()
+        if self.pair_rows:
+            self.s.pairs += self._executemany(_INSERT_PAIR, self.pair_rows)
+            self.pair_rows = []
+
+    def _flush_messages(self) -> None:
+        if not self.rows:
+            return
+        added = self._executemany(_INSERT_MESSAGE, self.rows)
+        self.s.added += added
+        self.s.skipped += len(self.rows) - added
+        self.rows = []
+
+    def _executemany(self, sql: str, rows: list[tuple]) -> int:
+        try:
+            return self.conn.executemany(sql, rows).rowcount
+        except UnicodeEncodeError:
+            # a lone surrogate in an id or name: clean every string and retry (OR IGNORE makes
+            # the rows written before the failure no-ops; their count was lost, so recount)
+            before = self.conn.total_changes
+            fixed = [tuple(clean(v) if isinstance(v, str) else v for v in r) for r in rows]
+            self.conn.executemany(sql, fixed)
+            return _count_new(self.conn, sql, fixed, before)
+
+
+def _count_new(conn, sql, rows, before) -> int:
+    # after a retry the exact count needs a lookup; rows are few in this rare path
+    table = sql.split("INTO", 1)[1].split("(", 1)[0].strip() if "INTO" in sql else None
+    if table is None:
+        return conn.total_changes - before
+    ids = [r[0] for r in rows]
+    found = 0
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        found += conn.execute(
+            f"SELECT count(*) FROM {table} WHERE source_id = ? AND id IN ({', '.join('?' * len(chunk))})",
+            (rows[0][-2] if table == "messages" else rows[0][-1], *chunk),
+        ).fetchone()[0]
+    return found
+
+
+def _c(s: str | None) -> str | None:
+    return clean(s) if s else s

@@ -1,0 +1,165 @@
+"""Benchmark: `pxprofile ingest` on generated ChatGPT exports vs plain json.load on the same file.
+
+Run on demand (not collected by pytest):
+
+    python tests/benchmarks/bench_ingest.py            # 100 MB
+    python tests/benchmarks/bench_ingest.py 100 1000   # 100 MB and 1 GB
+
+Exports are generated under /tmp (reused when present). Each measurement is a fresh subprocess;
+wall time and that child's peak RSS (os.wait4) are reported. Targets (issue 2): ingest time at
+most 3x json.load's, and peak RSS under 300 MB for the 1 GB file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WORDS = (
+    "the of and to in is you that it he was for on are as with his they at be this have from or one had by "
+    "word but not what all were we when your can said there use an each which she do how their if will up "
+    "other about out many then them these so some her would make like him into time has look two more write "
+    "go see number no way could people my than first water been call who oil its now find long down day did "
+    "get come made may part sql python function database latency cache index query profile terse answer"
+).split()
+
+
+def sentence(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+
+
+def node(nid, parent, role, text, t, *, ctype="text", children=(), **extra):
+    content = {"content_type": ctype, "parts": [text]} if ctype == "text" else {"content_type": ctype, **extra}
+    return {
+        "id": nid,
+        "message": {
+            "id": nid,
+            "author": {"role": role, "name": None, "metadata": {}},
+            "create_time": t,
+            "update_time": None,
+            "content": content,
+            "status": "finished_successfully",
+            "end_turn": role == "assistant",
+            "weight": 1.0,
+            "metadata": {"model_slug": "gpt-4o", "request_id": "8b1f0c2e9a7d4e11", "timestamp_": "absolute"},
+            "recipient": "all",
+            "channel": None,
+        },
+        "parent": parent,
+        "children": list(children),
+    }
+
+
+def conversation(rng: random.Random, i: int) -> dict:
+    cid = f"{i:08x}-3574-832e-a61f-d5e80e2ffa97"
+    t = 1_700_000_000 + i * 3600.123456
+    mapping = {"root": {"id": "root", "message": None, "parent": None, "children": []}}
+    parent = "root"
+    leaf = "root"
+    turns = rng.randint(3, 25)
+    for k in range(turns):
+        u = f"{cid[:8]}-u{k}"
+        mapping[u] = node(u, parent, "user", " ".join(sentence(rng, rng.randint(5, 30)) for _ in range(rng.randint(1, 3))), t)
+        mapping[parent]["children"].append(u)
+        replies = 2 if rng.random() < 0.08 else 1  # some regenerations
+        for r in range(replies):
+            a = f"{cid[:8]}-a{k}-{r}"
+            first = a
+            if rng.random() < 0.2:  # a reasoning chain ahead of the answer
+                th = a + "-t"
+                mapping[th] = node(th, u, "assistant", "", t + 1, ctype="thoughts",
+                                   thoughts=[{"summary": "Plan", "content": sentence(rng, 40), "finished": True}])
+                mapping[u]["children"].append(th)
+                mapping[a] = node(a, th, "assistant", "", t + 2)
+                mapping[th]["children"].append(a)
+                first = th
+            else:
+                mapping[a] = node(a, u, "assistant", "", t + 2)
+                mapping[u]["children"].append(a)
+            paras = [sentence(rng, rng.randint(15, 60)) for _ in range(rng.randint(2, 8))]
+            mapping[a]["message"]["content"]["parts"] = ["\n\n".join(paras)]
+            del first
+        parent = a
+        leaf = a
+        t += 60
+    return {
+        "title": sentence(rng, 4)[:40],
+        "create_time": 1_700_000_000 + i * 3600.123456,
+        "update_time": t,
+        "mapping": mapping,
+        "moderation_results": [],
+        "current_node": leaf,
+        "plugin_ids": None,
+        "conversation_id": cid,
+        "conversation_template_id": None,
+        "gizmo_id": None,
+        "is_archived": False,
+        "safe_urls": [],
+        "default_model_slug": "gpt-4o",
+        "id": cid,
+    }
+
+
+def generate(path: Path, target_mb: int) -> Path:
+    if path.exists() and path.stat().st_size >= target_mb * 1024**2 * 0.95:
+        return path
+    rng = random.Random(42)
+    tmp = path.with_suffix(".part")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("[")  # minified, one line, \\uXXXX escapes: like the real export
+        size, i = 1, 0
+        while size < target_mb * 1024**2:
+            chunk = ("," if i else "") + json.dumps(conversation(rng, i), separators=(",", ":"))
+            f.write(chunk)
+            size += len(chunk)
+            i += 1
+        f.write("]")
+    tmp.rename(path)
+    return path
+
+
+def measure(cmd: list[str], env: dict | None = None) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS MB, exit status) of one child process."""
+    start = time.perf_counter()
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - start
+    err = p.stderr.read().decode()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode:
+        print(err, file=sys.stderr)
+    return wall, usage.ru_maxrss / 1024, p.returncode
+
+
+def main(sizes: list[int]) -> None:
+    rows = []
+    for mb in sizes:
+        path = generate(Path(f"/tmp/pxprofile-bench-chatgpt-{mb}mb.json"), mb)
+        size_mb = path.stat().st_size / 1024**2
+        load = measure([sys.executable, "-c", f"import json; json.load(open({str(path)!r}, 'rb'))"])
+        with tempfile.TemporaryDirectory(dir="/tmp") as home:
+            env = {**os.environ, "PXPROFILE_HOME": home, "NO_COLOR": "1"}
+            db = Path(home) / "bench.db"
+            ingest = measure([sys.executable, "-m", "pxprofile", "ingest", str(path), "--no-update", "--quiet",
+                              "--db", str(db)], env)
+            messages = sqlite3.connect(db).execute("select count(*) from messages").fetchone()[0]
+            again = measure([sys.executable, "-m", "pxprofile", "ingest", str(path), "--no-update", "--quiet",
+                             "--db", str(db)], env)
+        rows.append((size_mb, messages, load, ingest, again))
+    print(f"{'file MB':>8} {'messages':>10} {'json.load s':>11} {'RSS MB':>7} {'ingest s':>9} {'RSS MB':>7} "
+          f"{'ratio':>6} {'msg/s':>8} {'re-ingest s':>11} {'RSS MB':>7}")
+    for size_mb, messages, load, ingest, again in rows:
+        print(f"{size_mb:8.0f} {messages:10d} {load[0]:11.1f} {load[1]:7.0f} {ingest[0]:9.1f} {ingest[1]:7.0f} "
+              f"{ingest[0] / load[0]:6.2f} {messages / ingest[0]:8.0f} {again[0]:11.1f} {again[1]:7.0f}")
+        assert ingest[2] == 0 and again[2] == 0, "ingest failed"
+
+
+if __name__ == "__main__":
+    main([int(a) for a in sys.argv[1:]] or [100])

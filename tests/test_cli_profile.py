@@ -1,0 +1,368 @@
+"""`pxprofile show | edit | history | diff | revert | why`, with a real editor process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from pxprofile import profile as P
+from pxprofile.cli import app
+from pxprofile.profile import Change, apply_changes
+from pxprofile.store import open_db
+
+LONG = (
+    "Some background first: I am planning a trip with my family and we have a lot of luggage. "
+    "When you answer, please keep answers short, I read them on my phone while walking. "
+    "Also, we like museums and quiet places, and we never eat fish."
+)
+
+
+@pytest.fixture
+def db(env_setup):
+    db = open_db()
+    db["conversations"].insert(
+        {"id": "c1", "title": "Trip planning", "created_at": "2024-01-01T09:00:00+00:00"}, pk="id"
+    )
+    db["messages"].insert_all(
+        [
+            {
+                "id": "m1",
+                "conversation_id": "c1",
+                "role": "user",
+                "text": LONG,
+                "created_at": "2024-01-01T09:00:00+00:00",
+            },
+            {
+                "id": "m2",
+                "conversation_id": "c1",
+                "role": "user",
+                "text": "My token is sk-live-123, shorter please",
+                "redacted": "My token is [SECRET], shorter please",
+                "created_at": "2024-02-03T09:00:00+00:00",
+            },
+        ],
+        pk="id",
+    )
+    return db
+
+
+@pytest.fixture
+def seeded(db):
+    result = apply_changes(
+        db,
+        [
+            Change("add", "Prefers short answers", "Communication style", evidence=("m1", "m2")),
+            Change("add", "Likes museums", "Interests", evidence=("m1",)),
+        ],
+    )
+    assert result.version == 1
+    return db
+
+
+def write_editor(tmp_path, body: str) -> str:
+    """An $EDITOR: a Python script that edits the file named by its last argument."""
+    script = tmp_path / "editor.py"
+    script.write_text(
+        "import sys\npath = sys.argv[-1]\ntext = open(path, encoding='utf-8').read()\n"
+        + textwrap.dedent(body)
+        + "\nopen(path, 'w', encoding='utf-8').write(text)\n"
+    )
+    return f"{sys.executable} {script}"
+
+
+def test_show_without_profile_fails_with_next_step(runner, db):
+    result = runner.invoke(app, ["show"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: there is no profile yet. Run `pxprofile ingest EXPORT` to build one, or "
+        "`pxprofile edit` to write it yourself\n"
+    )
+
+
+def test_show_prints_the_file_exactly_when_piped(runner, seeded):
+    result = runner.invoke(app, ["show"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == P.profile_file().read_text()
+    assert result.stdout.startswith(
+        "# Preference profile\n\n## Communication style\n\n- Prefers short"
+    )
+
+
+def test_show_json_has_provenance(runner, seeded):
+    result = runner.invoke(app, ["show", "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["version"] == 1 and data["profile"] == "default"
+    first = data["lines"][0]
+    assert {k: first[k] for k in ("section", "text", "author", "evidence")} == {
+        "section": "Communication style",
+        "text": "Prefers short answers",
+        "author": "model",
+        "evidence": ["m1", "m2"],
+    }
+    assert first["first_supported"] == "2024-01-01T09:00:00+00:00"
+    assert first["last_supported"] == "2024-02-03T09:00:00+00:00"
+
+
+def test_edit_with_a_real_editor_records_a_user_version(runner, seeded, tmp_path, monkeypatch):
+    editor = write_editor(
+        tmp_path,
+        """
+        text = text.replace("- Likes museums\\n", "")
+        text = text.replace("## Avoid\\n", "## Avoid\\n\\n- Fish recipes\\n")
+        """,
+    )
+    monkeypatch.setenv("EDITOR", editor)
+    monkeypatch.delenv("VISUAL", raising=False)
+    result = runner.invoke(app, ["edit"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "Saved your edit as version 2 (1 added, 1 deleted).\n"
+    db = open_db()
+    assert [dict(r) for r in db.query("select kind from profile_versions order by id")] == [
+        {"kind": "update"},
+        {"kind": "edit"},
+    ]
+    assert [
+        dict(r) for r in db.query("select text, author, status from profile_lines order by id")
+    ] == [
+        {"text": "Prefers short answers", "author": "model", "status": "active"},
+        {"text": "Likes museums", "author": "model", "status": "deleted"},
+        {"text": "Fish recipes", "author": "user", "status": "active"},
+    ]
+    # the model cannot bring the deleted line back
+    again = apply_changes(db, [Change("add", "likes museums!", "Interests", evidence=("m1",))])
+    assert again.rejected[0][1] == "you deleted this line (or one nearly the same) before"
+    # an unchanged save records nothing
+    monkeypatch.setenv("EDITOR", write_editor(tmp_path, "pass"))
+    result = runner.invoke(app, ["edit"])
+    assert result.exit_code == 0 and result.stderr == "No changes.\n"
+
+
+def test_edit_first_use_creates_the_template(runner, db, tmp_path, monkeypatch):
+    monkeypatch.setenv("VISUAL", write_editor(tmp_path, 'text += "## Notes\\n\\n- Call me Sam\\n"'))
+    result = runner.invoke(app, ["edit", "--profile", "work"])
+    assert result.exit_code == 0, result.output
+    text = P.profile_file("work").read_text()
+    assert text.startswith("# Preference profile\n\n## Communication style\n")
+    assert text.endswith("## Avoid\n\n## Notes\n\n- Call me Sam\n")
+    rows = [
+        dict(r) for r in open_db().query("select kind, profile from profile_versions order by id")
+    ]
+    assert rows == [{"kind": "init", "profile": "work"}, {"kind": "edit", "profile": "work"}]
+
+
+def test_edit_that_breaks_the_file_is_kept_and_explained(runner, seeded, tmp_path, monkeypatch):
+    monkeypatch.setenv(
+        "EDITOR",
+        write_editor(tmp_path, 'text = text.replace("## Interests", "```\\n## Interests")'),
+    )
+    before_versions = open_db()["profile_versions"].count
+    result = runner.invoke(app, ["edit"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: profile.md was saved but cannot be read safely: the code fence opened on line 9 "
+        "is never closed. Your file was kept as you saved it; run `pxprofile edit` to fix it\n"
+    )
+    assert "```\n## Interests" in P.profile_file().read_text()  # never discarded
+    assert open_db()["profile_versions"].count == before_versions
+    # and every other command refuses to misread it
+    result = runner.invoke(app, ["show"])
+    assert result.exit_code == 1 and "cannot be read safely" in result.stderr
+
+
+def test_editor_missing_is_a_clear_error(runner, seeded, monkeypatch):
+    monkeypatch.setenv("EDITOR", "no-such-editor-xyz --wait")
+    result = runner.invoke(app, ["edit"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: the editor 'no-such-editor-xyz' was not found. Set $EDITOR to an editor on your "
+        "PATH\n"
+    )
+
+
+def test_no_editor_at_all(runner, seeded, monkeypatch, tmp_path):
+    monkeypatch.delenv("EDITOR", raising=False)
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = runner.invoke(app, ["edit"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: no editor found. Set $EDITOR")
+
+
+def test_edit_in_a_real_subprocess_then_update_keeps_the_edit(seeded, tmp_path):
+    env = dict(os.environ)
+    env["EDITOR"] = write_editor(
+        tmp_path,
+        'text = text.replace("- Prefers short answers", "- Prefers answers under 50 words")',
+    )
+    env.pop("VISUAL", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pxprofile", "edit"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "Saved your edit as version 2 (1 reworded).\n"
+    db = open_db()
+    (line,) = [ln for ln in P.current_lines(db) if ln.section == "Communication style"]
+    assert (line.text, line.author, line.editable) == (
+        "Prefers answers under 50 words",
+        "user",
+        False,
+    )
+    old_id = next(db.query("select id from profile_lines where text = 'Prefers short answers'"))[
+        "id"
+    ]
+    result = apply_changes(
+        db,
+        [
+            Change("revise", "Prefers terse answers", line_id=line.id, evidence=("m2",)),
+            Change("revise", "Prefers terse answers", line_id=old_id, evidence=("m2",)),
+            Change("add", "Prefers short answers", "Communication style", evidence=("m2",)),
+            Change("add", "Never eats fish", "Values and constraints", evidence=("m1",)),
+        ],
+    )
+    assert [why for _c, why in result.rejected] == [
+        "you wrote this line; pxprofile never changes your lines",
+        "the line is no longer in the profile",
+        "you deleted this line (or one nearly the same) before",
+    ]
+    text = P.profile_file().read_text()
+    assert "- Prefers answers under 50 words\n" in text and "- Never eats fish\n" in text
+
+
+def test_history_table_and_json(runner, seeded):
+    p = P.profile_file()
+    p.write_text(p.read_text() + "- Mine\n")
+    result = runner.invoke(app, ["history", "--json"])
+    assert result.exit_code == 0
+    rows = json.loads(result.stdout)
+    assert [(r["version"], r["kind"], r["lines"], r["note"]) for r in rows] == [
+        (1, "update", 2, "2 added"),
+        (2, "edit", 3, "1 added"),
+    ]
+    table = runner.invoke(app, ["history"]).stdout.splitlines()
+    assert table[0].split() == ["Version", "Date", "Kind", "Lines", "Changes"]
+    assert table[1].split()[0] == "1" and table[1].split()[3:] == ["update", "2", "2", "added"]
+    assert table[2].split()[3:] == ["edit", "3", "1", "added"]
+
+
+def test_history_json_empty_is_an_empty_array(runner, db):
+    result = runner.invoke(app, ["history", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout) == []
+
+
+def test_diff_defaults_and_explicit_versions(runner, seeded):
+    db = seeded
+    lid = P.current_lines(db)[1].id
+    apply_changes(db, [Change("retire", line_id=lid, evidence=("m2",))])
+    # no args, file unchanged: previous vs last
+    result = runner.invoke(app, ["diff"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("--- version 1\n+++ version 2\n")
+    assert "\n-- Likes museums\n" in result.stdout
+    # the file edited: last vs the file now
+    p = P.profile_file()
+    p.write_text(p.read_text() + "- Mine\n")
+    result = runner.invoke(app, ["diff"])
+    assert result.stdout.startswith("--- version 2\n+++ profile.md (now)\n")
+    assert result.stdout.endswith("+- Mine\n")
+    result = runner.invoke(app, ["diff", "2", "1"])
+    assert (
+        result.stdout.startswith("--- version 2\n+++ version 1\n")
+        and "\n+- Likes museums\n" in result.stdout
+    )
+    result = runner.invoke(app, ["diff", "1", "1"])
+    assert result.exit_code == 0 and result.stdout == "" and result.stderr == "No differences.\n"
+    result = runner.invoke(app, ["diff", "9"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: there is no version 9 of this profile. See `pxprofile history` for the versions.\n"
+    )
+
+
+def test_revert_restores_text_and_treats_restored_lines_as_the_users(runner, seeded):
+    db = seeded
+    lines = P.current_lines(db)
+    apply_changes(
+        db, [Change("retire", line_id=lines[1].id), Change("add", "Likes jazz", "Interests")]
+    )
+    result = runner.invoke(app, ["revert", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "Restored version 1 as version 3.\n"
+    db = open_db()
+    assert P.profile_file().read_text() == P.version_text(db, 1)
+    rows = {r["text"]: (r["author"], r["status"]) for r in db.query("select * from profile_lines")}
+    assert rows == {
+        "Prefers short answers": ("model", "active"),
+        "Likes museums": ("user", "active"),  # brought back by the user's revert
+        "Likes jazz": ("model", "deleted"),  # removed by the user's revert: never re-added
+    }
+    again = apply_changes(db, [Change("add", "Likes jazz", "Interests")])
+    assert again.rejected[0][1] == "you deleted this line (or one nearly the same) before"
+    result = runner.invoke(app, ["revert", "3"])
+    assert result.stderr == "The profile already matches version 3; nothing to do.\n"
+    kinds = [r["kind"] for r in db.query("select kind from profile_versions order by id")]
+    assert kinds == ["update", "update", "revert"]
+
+
+def test_why_prints_title_date_and_quoted_words(runner, seeded):
+    result = runner.invoke(app, ["why", "SHORT answers"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == '"Prefers short answers" (Communication style)'
+    assert lines[1] == "  Written by pxprofile from 2 messages, supported 2024-01-01 to 2024-02-03:"
+    assert lines[2] == "  - Trip planning, 2024-01-01:"
+    assert "please keep answers short" in lines[3] and lines[3].startswith('    "…')
+    assert lines[4] == "  - Trip planning, 2024-02-03:"
+    assert (
+        lines[5] == '    "My token is [SECRET], shorter please"'
+    )  # the redacted text, never the secret
+
+
+def test_why_user_line_and_retired_line(runner, seeded):
+    db = seeded
+    p = P.profile_file()
+    p.write_text(p.read_text().replace("- Likes museums", "- Likes small museums"))
+    result = runner.invoke(app, ["why", "museums"])
+    assert result.exit_code == 0
+    out = result.stdout
+    assert out.startswith(
+        '"Likes small museums" (Interests)\n'
+        "  You wrote this line (no evidence from your chats needed); pxprofile never changes it.\n"
+        '  Earlier wording (by pxprofile): "Likes museums"\n'
+        "    - Trip planning, 2024-01-01:\n"
+    )
+    assert '"Likes museums" (Interests) [retired]\n' in out
+    assert "  Replaced on " in out and 'by: "Likes small museums"' in out
+    data = json.loads(runner.invoke(app, ["why", "small museums", "--json"]).stdout)
+    assert (
+        data[0]["author"] == "user" and data[0]["earlier"][0]["evidence"][0]["message_id"] == "m1"
+    )
+    assert db is not None
+
+
+def test_why_no_match(runner, seeded):
+    result = runner.invoke(app, ["why", "quantum"])
+    assert result.exit_code == 1
+    assert (
+        result.stderr == "Error: no line in the profile contains 'quantum'. See `pxprofile show`\n"
+    )
+
+
+def test_commands_take_db_and_profile(runner, tmp_path):
+    dbfile = tmp_path / "other.db"
+    db = open_db(dbfile)
+    apply_changes(db, [Change("add", "Formal tone", "Communication style")], profile="work")
+    result = runner.invoke(app, ["show", "--db", str(dbfile), "--profile", "work", "--json"])
+    assert result.exit_code == 0
+    assert [ln["text"] for ln in json.loads(result.stdout)["lines"]] == ["Formal tone"]
+    result = runner.invoke(app, ["history", "--db", str(dbfile), "-p", "work", "--json"])
+    assert [r["kind"] for r in json.loads(result.stdout)] == ["update"]

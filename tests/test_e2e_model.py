@@ -1,0 +1,62 @@
+"""The whole path with the real Gemma 3 270M GGUF through llama.cpp (a base model: quality is not
+expected; the invariants below must hold whatever it writes)."""
+
+import pytest
+from fake_engine import add_conversation
+
+from pxprofile import guard, infer, profile, signals
+from pxprofile.engine import load_engine
+from pxprofile.store import open_db
+
+pytestmark = pytest.mark.model
+
+USER_LINE = "- Uses British spelling\n"
+
+
+def test_evidence_to_constrained_operations_to_profile(gemma_engine, tmp_path):
+    engine = load_engine("gemma3-270m", n_ctx=2048, n_threads=2, gpu_layers=0)
+    assert engine is gemma_engine  # loaded once per session
+    db = open_db(tmp_path / "px.db")
+    path = profile.profile_file()
+    path.write_text(f"# Preference profile\n\n## Communication style\n\n{USER_LINE}")
+    before = path.read_text()
+    add_conversation(
+        db,
+        "c1",
+        [("user", "I prefer short answers with code examples in Python."), ("assistant", "Sure.")],
+    )
+    add_conversation(
+        db,
+        "c2",
+        [("user", "Please always use metric units."), ("assistant", "OK.")],
+        start="2025-02-01T00:00:00Z",
+    )
+
+    result = infer.update(db, engine=engine, max_tokens=120)
+
+    [row] = db["updates"].rows
+    assert row["status"] == result.status and row["status"] in ("ok", "noop", "failed")
+    assert row["finished_at"] and row["model"] == "gemma3-270m" and row["mode"] == "default"
+    assert row["batches"] == 1 and row["evidence"] == 2 and row["messages_available"] == 4
+    text = path.read_text()
+    assert USER_LINE in text  # the user's line is never touched
+    if result.status == "ok":
+        assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
+        assert row["version"] == result.version
+        version = db["profile_versions"].get(result.version)
+        assert version["update_id"] == row["id"] and version["text"] == text
+        model_lines = [ln for ln in profile.current_lines(db) if ln.author == "model"]
+        assert model_lines
+        for ln in model_lines:  # provenance: each line rests on the user's own messages
+            assert ln.evidence and set(ln.evidence) <= {"c1:0", "c2:0"}
+            assert guard.line_problem(ln.text) is None and len(ln.text) <= infer.MAX_TEXT
+        assert signals.pending(db) == 0
+    else:
+        assert text == before  # unusable or empty output changes nothing
+        assert result.applied == []
+        if result.status == "failed":
+            assert row["error"] and signals.pending(db) == 2  # the evidence is read again later
+        else:
+            assert signals.pending(db) == 0
+    # nothing new now (or only what a failed batch left): never an emptied profile
+    assert profile.current_lines(db)[0].text == "Uses British spelling"
