@@ -36,7 +36,9 @@ def resolve_conversation(db: sqlite_utils.Database, ref: str) -> dict:
         rows = list(db.query("SELECT * FROM conversations WHERE native_id = ? LIMIT 2", [ref]))
     if not rows:
         pattern = "%" + ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        rows = list(db.query("SELECT * FROM conversations WHERE id LIKE ? ESCAPE '\\' LIMIT 2", [pattern]))
+        rows = list(
+            db.query("SELECT * FROM conversations WHERE id LIKE ? ESCAPE '\\' LIMIT 2", [pattern])
+        )
     if not rows:
         raise InputError(f"no conversation {ref!r}. Run `pxprofile chats list` to see the ids.")
     if len(rows) > 1:
@@ -108,7 +110,7 @@ def search_messages(
         SELECT m.conversation_id, m.id AS message_id, m.role, m.created_at,
                snippet(messages_fts, 0, '[', ']', '…', 12) AS snippet
         FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid
-        WHERE messages_fts MATCH ? {'' if hidden else 'AND m.hidden = 0'}
+        WHERE messages_fts MATCH ? {"" if hidden else "AND m.hidden = 0"}
         ORDER BY rank LIMIT ?
     """
     try:
@@ -133,6 +135,8 @@ def stats(db: sqlite_utils.Database) -> dict:
         "feedback": one("SELECT count(*) FROM feedback"),
         "formats": {
             r[0]: r[1]
-            for r in db.execute("SELECT format, count(*) FROM conversations GROUP BY format ORDER BY format")
+            for r in db.execute(
+                "SELECT format, count(*) FROM conversations GROUP BY format ORDER BY format"
+            )
         },
     }

@@ -53,6 +53,9 @@ class Block:
 
 @dataclass
 class Section:
+    """A heading and what follows it. Level 0: the bullets of a file that starts with bullets
+    before any heading (title "", no heading line rendered)."""
+
     title: str
     level: int = 2
     heading_raw: str | None = None
@@ -62,7 +65,9 @@ class Section:
     def bullets(self) -> list[Bullet]:
         return [i for i in self.items if isinstance(i, Bullet)]
 
-    def render_heading(self) -> str:
+    def render_heading(self) -> str | None:
+        if self.level == 0:
+            return None
         if self.heading_raw is not None:
             m = _HEADING.match(self.heading_raw)
             if m and m.group(2) == self.title:
@@ -173,7 +178,7 @@ def parse(text: str) -> Document:
         h = _HEADING.match(line)
         if h:
             level = len(h.group(1))
-            if level == 1 and not seen_heading:
+            if level == 1 and not seen_heading and not doc.sections:
                 # the document title, not a section
                 seen_heading = True
                 doc.preamble.append(Block(line))
@@ -185,8 +190,10 @@ def parse(text: str) -> Document:
             continue
         b = _BULLET.match(line)
         if b and b.group(2):
-            bullet = Bullet(text=b.group(2), marker=b.group(1), raw=line)
-            current.append(bullet if doc.sections else Block(line))
+            if not doc.sections:  # bullets before any section heading: a headless list
+                doc.sections.append(Section(title="", level=0))
+                current = doc.sections[0].items
+            current.append(Bullet(text=b.group(2), marker=b.group(1), raw=line))
             continue
         if _CONTINUATION.match(line) and current and isinstance(current[-1], Bullet):
             prev = current[-1]
@@ -200,7 +207,9 @@ def parse(text: str) -> Document:
 def render(doc: Document) -> str:
     out: list[str] = [b.render() for b in doc.preamble]
     for s in doc.sections:
-        out.append(s.render_heading())
+        heading = s.render_heading()
+        if heading is not None:
+            out.append(heading)
         out.extend(it.render() for it in s.items)
     text = "\n".join(out)
     if doc.trailing_newline:
@@ -217,7 +226,8 @@ def problems(text: str) -> list[str]:
     bullets (an unterminated code fence swallows everything after it) and unresolved merge
     conflict markers. Each reason names the line.
     """
-    out = []
+    out: list[str] = []
+    markers: list[str] = []
     fence: tuple[str, int] | None = None
     for n, line in enumerate(text.split("\n"), start=1):
         m = _FENCE.match(line)
@@ -229,7 +239,9 @@ def problems(text: str) -> list[str]:
                 fence = None
             continue
         if fence is None and _CONFLICT.match(line):
-            out.append(f"line {n} is a merge conflict marker ({line[:7]})")
+            markers.append(f"line {n} is a merge conflict marker ({line[:7]})")
+    if any(m.endswith("(<<<<<<<)") for m in markers):  # "=======" alone is a setext underline
+        out.extend(markers)
     if fence is not None:
         out.append(f"the code fence opened on line {fence[1]} is never closed")
     if "\x00" in text:

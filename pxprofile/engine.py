@@ -78,14 +78,13 @@ class Prompt:
 _THINK_RE = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
-def strip_think(text: str) -> str:
-    """Drop <think>...</think> reasoning (and an unterminated trailing <think>...)."""
-    text = _THINK_RE.sub("", text)
-    if "<think>" in text:
-        text = text.split("<think>", 1)[0]
-    if "</think>" in text:  # the template opened the block in the prompt
-        text = text.split("</think>", 1)[1]
-    return text.strip()
+def strip_think(text: str, *, opened: bool = False) -> str:
+    """Drop <think>...</think> reasoning. OPENED: the prompt itself ended with "<think>", so the
+    output starts inside the block. Reasoning cut off before its "</think>" leaves nothing."""
+    if opened:
+        text = text.split("</think>", 1)[1] if "</think>" in text else ""
+    text = _THINK_RE.sub("", text).strip()
+    return "" if text.startswith("<think>") else text
 
 
 # Special-token strings of common chat formats (ChatML/Qwen, Llama 2/3, Gemma, Mistral, Phi, ...).
@@ -99,7 +98,7 @@ _SPECIAL_RE = re.compile(
 
 
 def neutralize_special_tokens(text: str) -> str:
-    """Break known special-token strings with a zero-width joiner after the first character, so a
+    """Break known special-token strings with a WORD JOINER (U+2060) after the first character, so a
     server that tokenizes the whole prompt with special-token parsing on reads them as plain text.
     Used where token-level isolation is impossible (the HTTP backend)."""
     return _SPECIAL_RE.sub(lambda m: m.group(0)[0] + "\u2060" + m.group(0)[1:], text)
@@ -119,7 +118,8 @@ def _parse_json(text: str, finish_reason: str, max_tokens: int) -> Any:
     except json.JSONDecodeError as e:
         if finish_reason == "length":
             raise InferenceError(
-                f"The model's JSON output was cut off at max_tokens={max_tokens}; nothing was changed. "
+                f"The model's JSON output was cut off at max_tokens={max_tokens}; "
+                "nothing was changed. "
                 "Allow more output tokens or send less evidence per batch."
             ) from e
         raise InferenceError(
@@ -181,7 +181,9 @@ def _available_memory() -> int | None:
 def _kv_bytes(meta: dict[str, Any], n_ctx: int) -> int:
     arch = meta.get("general.architecture")
     layers = int(meta.get(f"{arch}.block_count") or 0)
-    heads = meta.get(f"{arch}.attention.head_count_kv") or meta.get(f"{arch}.attention.head_count") or 0
+    heads = (
+        meta.get(f"{arch}.attention.head_count_kv") or meta.get(f"{arch}.attention.head_count") or 0
+    )
     heads = int(max(heads) if isinstance(heads, list) else heads)
     emb = int(meta.get(f"{arch}.embedding_length") or 0)
     n_head = meta.get(f"{arch}.attention.head_count") or 1
@@ -201,8 +203,15 @@ def _load_failure(name: str, path: Path, n_ctx: int, exc: BaseException) -> Mode
     errors = [ln for ln in lines if "error" in ln.lower()]
     last = (errors or lines or [""])[-1]
     memoryish = isinstance(exc, MemoryError) or any(
-        w in log for w in ("failed to allocate", "out of memory", "cannot allocate", "mmap failed",
-                           "failed to mmap", "unable to allocate", "alloc")  # fmt: skip
+        w in log
+        for w in (
+            "failed to allocate",
+            "out of memory",
+            "cannot allocate",
+            "mmap failed",
+            "failed to mmap",
+            "unable to allocate",
+        )
     )
     if memoryish:
         return ModelError(
@@ -224,7 +233,9 @@ def _check_model_file(name: str, path: Path) -> dict[str, Any]:
     from .models import gguf_metadata
 
     if not path.is_file():
-        raise ModelError(f"The file for model {name} is missing: {path}. Pull or add the model again.")
+        raise ModelError(
+            f"The file for model {name} is missing: {path}. Pull or add the model again."
+        )
     return gguf_metadata(path)  # raises "not a GGUF" / "damaged"
 
 
@@ -286,7 +297,7 @@ class LlamaEngine(Engine):
 
     # -- prompt
     def _scaffold(self) -> tuple[str, str, str]:
-        """(before system, between system and user, after user): the template rendered with markers."""
+        """(before system, between system and user, after user), from the rendered template."""
         if self._layout is None:
             self._layout = self._render_layout()
         return self._layout
@@ -356,9 +367,13 @@ class LlamaEngine(Engine):
 
             try:
                 # the schema's own key order (not the sorted cache key): fields come out in it
-                self._grammars[key] = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+                self._grammars[key] = LlamaGrammar.from_json_schema(
+                    json.dumps(schema), verbose=False
+                )
             except Exception as e:
-                raise InferenceError(f"The output schema cannot be turned into a grammar ({e}).") from e
+                raise InferenceError(
+                    f"The output schema cannot be turned into a grammar ({e})."
+                ) from e
         return self._grammars[key]
 
     def complete(
@@ -368,7 +383,8 @@ class LlamaEngine(Engine):
         if len(prompt.ids) + 1 >= self.n_ctx:
             raise InferenceError(
                 f"The prompt is {len(prompt.ids)} tokens, more than {self.name}'s context of "
-                f"{self.n_ctx} tokens; nothing was changed. Send less evidence per batch or raise --n-ctx."
+                f"{self.n_ctx} tokens; nothing was changed. "
+                "Send less evidence per batch or raise --n-ctx."
             )
         grammar = self._grammar(schema) if schema is not None else None
         with self._lock:
@@ -382,7 +398,7 @@ class LlamaEngine(Engine):
             )
         choice = out["choices"][0]
         finish = choice.get("finish_reason") or "stop"
-        text = strip_think(choice["text"])
+        text = strip_think(choice["text"], opened=self._scaffold()[2].rstrip().endswith("<think>"))
         data = _parse_json(text, finish, max_tokens) if schema is not None else None
         usage = out.get("usage") or {}
         return Completion(
@@ -454,7 +470,9 @@ class OpenAIEngine(Engine):
         return self._tokenizer.count_tokens(text)
 
     def _user_text(self, user: list[Segment]) -> str:
-        return "".join(s.text if s.trusted else neutralize_special_tokens(s.text) for s in _segments(user))
+        return "".join(
+            s.text if s.trusted else neutralize_special_tokens(s.text) for s in _segments(user)
+        )
 
     def _post(self, body: dict) -> tuple[int, dict | str]:
         import urllib.error
@@ -479,11 +497,16 @@ class OpenAIEngine(Engine):
                 "Start it, or check --base-url."
             ) from e
         except json.JSONDecodeError as e:
-            raise ModelError(f"The server at {self.base_url} did not answer with JSON. Check --base-url.") from e
+            raise ModelError(
+                f"The server at {self.base_url} did not answer with JSON. Check --base-url."
+            ) from e
 
     def _response_format(self, schema: dict, style: str) -> dict:
         if style == "json_schema":  # OpenAI, llama.cpp server, vLLM, Ollama
-            return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": True}}
+            return {
+                "type": "json_schema",
+                "json_schema": {"name": "output", "schema": schema, "strict": True},
+            }
         return {"type": "json_object", "schema": schema}  # llama-cpp-python's server
 
     def complete(
@@ -502,7 +525,9 @@ class OpenAIEngine(Engine):
         }
         # OpenAI-style json_schema first (llama.cpp server, vLLM, Ollama); servers that reject it
         # (llama-cpp-python's answers 500) get llama-cpp-python's json_object + schema instead.
-        styles = [self._schema_style] + [s for s in ("json_schema", "json_object") if s != self._schema_style]
+        styles = [self._schema_style] + [
+            s for s in ("json_schema", "json_object") if s != self._schema_style
+        ]
         first: tuple[int, dict | str] | None = None
         for style in styles if schema is not None else [None]:
             if style is not None:
@@ -524,7 +549,9 @@ class OpenAIEngine(Engine):
             choice = payload["choices"][0]
             raw = choice["message"].get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError) as e:
-            raise ModelError(f"The server at {self.base_url} sent an unexpected answer. Check --base-url.") from e
+            raise ModelError(
+                f"The server at {self.base_url} sent an unexpected answer. Check --base-url."
+            ) from e
         finish = choice.get("finish_reason") or "stop"
         text = strip_think(raw)
         data = _parse_json(text, finish, max_tokens) if schema is not None else None
@@ -586,7 +613,9 @@ def load_engine(
     if backend in ("openai", "server"):
         return _load_openai(name, n_ctx=n_ctx, base_url=base_url)
     if backend != "llama":
-        raise ModelError(f"Unknown backend {backend!r}. Use 'llama' (in-process) or 'openai' (a server).")
+        raise ModelError(
+            f"Unknown backend {backend!r}. Use 'llama' (in-process) or 'openai' (a server)."
+        )
     name = _effective_name(name)
     from .models import get_model, resolve_path
 
@@ -610,14 +639,20 @@ def load_engine(
             if avail is not None and need > avail:
                 raise ModelError(
                     f"Too little memory to load {name} with a {ctx}-token context: it needs about "
-                    f"{_gib(need)}, {_gib(avail)} is available. Choose a smaller model, lower --n-ctx, "
+                    f"{_gib(need)}, {_gib(avail)} is available. "
+                    "Choose a smaller model, lower --n-ctx, "
                     "or close other programs."
                 )
         _route_llama_logs(verbose)
         _LOG_TAIL.clear()
         import llama_cpp
 
-        kwargs: dict[str, Any] = {"n_ctx": ctx, "n_gpu_layers": gpu_layers, "seed": SEED, "verbose": verbose}
+        kwargs: dict[str, Any] = {
+            "n_ctx": ctx,
+            "n_gpu_layers": gpu_layers,
+            "seed": SEED,
+            "verbose": verbose,
+        }
         if n_threads:
             kwargs.update(n_threads=n_threads, n_threads_batch=n_threads)
         try:
@@ -658,7 +693,9 @@ def _load_openai(name: str | None, *, n_ctx: int | None, base_url: str | None) -
     engine = OpenAIEngine(
         name,
         base_url,
-        n_ctx=int(n_ctx or (spec.context_length if spec and spec.context_length else DEFAULT_N_CTX)),
+        n_ctx=int(
+            n_ctx or (spec.context_length if spec and spec.context_length else DEFAULT_N_CTX)
+        ),
         prompt_style=spec.prompt_style if spec else "default",
         api_key=os.environ.get("PXPROFILE_API_KEY") or os.environ.get("OPENAI_API_KEY"),
         tokenizer=tokenizer,

@@ -1,4 +1,4 @@
-"""Export: the profile as text for a target LLM, within a budget. Pure functions, no I/O.
+"""Export: the profile as text for a target LLM, within a budget. No terminal or file I/O here.
 
     export_prompt(lines, target="claude", ...) -> Export
         The one entry point: task filter -> budget -> egress check -> render. ``Export.text`` is
@@ -8,6 +8,9 @@
         A profile file parsed into lines (author "user", no evidence), for ``export -``.
     estimate_tokens(text) -> int
         The token estimate used when no tokenizer is given: characters / 4, rounded up.
+    render(lines, target, ...) -> str, priority(lines), fit(lines, draw, fits),
+    select_for_task(lines, task), select_with_model(lines, task, engine), egress_problems(lines)
+        The steps export_prompt() is made of, for callers that need one of them.
 
 Targets (``TARGETS``): claude (a ``<user_preferences>`` block, or with style="memory" the dated
 ``[YYYY-MM-DD] - memory`` lines Claude's memory import reads), chatgpt (the two custom
@@ -255,18 +258,18 @@ def priority(lines: list[Line]) -> list[int]:
 
 
 def fit(
-    lines: list[Line], draw: Callable[[list[Line]], str], measure: Measure, limit: int
+    lines: list[Line], draw: Callable[[list[Line]], str], fits: Callable[[str], bool]
 ) -> tuple[list[Line], list[Line]]:
-    """(kept, dropped): the lines that fit ``measure(draw(kept)) <= limit``, in priority order.
+    """(kept, dropped): lines taken in priority order while ``fits(draw(kept))`` holds.
 
     Both lists keep the lines' original order.
     """
-    if measure(draw(lines)) <= limit:
+    if fits(draw(lines)):
         return list(lines), []
     keep: set[int] = set()
     for i in priority(lines):
         trial = keep | {i}
-        if measure(draw([ln for j, ln in enumerate(lines) if j in trial])) <= limit:
+        if fits(draw([ln for j, ln in enumerate(lines) if j in trial])):
             keep = trial
     kept = [ln for j, ln in enumerate(lines) if j in keep]
     dropped = [ln for j, ln in enumerate(lines) if j not in keep]
@@ -376,9 +379,7 @@ def select_with_model(lines: list[Line], task: str, engine: Any) -> tuple[list[L
 
 def egress_problems(lines: list[Line]) -> list[tuple[str, str]]:
     """(text, reason) for every line or section title an export must not carry unless forced:
-    guard.egress_problems (URLs, image markdown, HTML, instructions, ...) plus secrets and
-    configured PII (redact.find_secrets, or anything redact.redact() would change)."""
-    from . import redact as rd
+    guard.egress_problems (secrets and PII, URLs, image markdown, HTML, instructions, ...)."""
     from .guard import egress_problems as guard_problems
 
     texts: list[str] = []
@@ -386,19 +387,7 @@ def egress_problems(lines: list[Line]) -> list[tuple[str, str]]:
         for t in (ln.section, ln.text):
             if t not in texts:
                 texts.append(t)
-    problems = dict(guard_problems(texts))
-    find = getattr(rd, "find_secrets", None)
-    for t in texts:
-        if t in problems:
-            continue
-        if find is not None:
-            kinds = sorted({f.kind for f in find(t)})
-        else:
-            kinds = sorted(set(re.findall(r"\[REDACTED:([^\]]+)\]", rd.redact(t))))
-            kinds = kinds or (["redacted"] if rd.redact(t) != t else [])
-        if kinds:
-            problems[t] = f"a secret or personal data: {', '.join(kinds)}"
-    return [(t, problems[t]) for t in texts if t in problems]
+    return guard_problems(texts)
 
 
 def _shown(text: str) -> str:
@@ -412,10 +401,10 @@ def _shown(text: str) -> str:
 
 
 def _budget_words(max_chars: int | None, max_tokens: int | None, estimated: bool) -> str:
+    words = [f"{max_chars} characters"] if max_chars is not None else []
     if max_tokens is not None:
-        unit = "tokens (estimated)" if estimated else "tokens"
-        return f"{max_tokens} {unit}"
-    return f"{max_chars} characters"
+        words.append(f"{max_tokens} tokens" + (" (estimated)" if estimated else ""))
+    return " and ".join(words)
 
 
 def _drop_note(dropped: list[Line], why: str, limit: int = 20) -> str:
@@ -445,11 +434,11 @@ def export_prompt(
 ) -> Export:
     """The profile's lines as ``target`` text within the budget. See the module docstring.
 
-    ``max_chars``/``max_tokens`` bound the whole output, or each field for chatgpt (where the
-    default is CHATGPT_FIELD_CHARS characters). Tokens are counted with ``count_tokens`` when
-    given, else estimate_tokens(). With ``task``, only relevant lines are kept (chosen by
-    ``engine`` when given). Raises ExportError when the egress check fails and not ``force``,
-    or when the budget cannot hold a single line.
+    ``max_chars``/``max_tokens`` bound the whole output (both hold when both are given), or
+    each field for chatgpt (where ``max_chars`` defaults to CHATGPT_FIELD_CHARS). Tokens are
+    counted with ``count_tokens`` when given, else estimate_tokens(). With ``task``, only
+    relevant lines are kept (chosen by ``engine`` when given). Raises ExportError when the
+    egress check fails and not ``force``, or when the budget cannot hold a single line.
     """
     if target not in TARGETS:
         raise ExportError(f"unknown target {target!r}. Choose one of: {', '.join(TARGETS)}.")
@@ -493,12 +482,15 @@ def export_prompt(
             return result
 
     estimated = count_tokens is None
-    measure: Measure
-    if max_tokens is not None:
-        measure = count_tokens or estimate_tokens
-        limit: int | None = max_tokens
-    else:
-        measure, limit = len, max_chars
+    count = count_tokens or estimate_tokens
+    if target == "chatgpt" and max_chars is None:
+        max_chars = CHATGPT_FIELD_CHARS  # each field's length limit holds whatever else is asked
+    words = _budget_words(max_chars, max_tokens, estimated)
+
+    def fits(text: str) -> bool:
+        if max_chars is not None and len(text) > max_chars:
+            return False
+        return max_tokens is None or count(text) <= max_tokens
 
     def draw(subset: list[Line]) -> str:
         return render(
@@ -506,13 +498,11 @@ def export_prompt(
         )
 
     if target == "chatgpt":
-        limit = limit if limit is not None else CHATGPT_FIELD_CHARS
-        words = _budget_words(limit if max_tokens is None else None, max_tokens, estimated)
         fields: dict[str, str] = {}
         for name in CHATGPT_FIELDS if field is None else (field,):
             part = [ln for ln in lines if respond_section(ln.section) == (name == "respond")]
-            kept, dropped = fit(part, draw, measure, limit)
-            _check_fit(part, kept, measure(draw([])), words)
+            kept, dropped = fit(part, draw, fits)
+            _check_fit(part, kept, len(draw([])), words)
             if dropped:
                 why = f"to fit {words} in the field {CHATGPT_LABELS[name]!r}"
                 result.notes.append(_drop_note(dropped, why))
@@ -534,12 +524,11 @@ def export_prompt(
         result.text = f"{text}\n" if text else ""
         return result
 
-    if limit is not None:
-        kept, dropped = fit(lines, draw, measure, limit)
-        _check_fit(lines, kept, measure(draw([])), _budget_words(max_chars, max_tokens, estimated))
+    if max_chars is not None or max_tokens is not None:
+        kept, dropped = fit(lines, draw, fits)
+        _check_fit(lines, kept, len(draw([])), words)
         if dropped:
-            why = f"to fit {_budget_words(max_chars, max_tokens, estimated)}"
-            result.notes.append(_drop_note(dropped, why))
+            result.notes.append(_drop_note(dropped, f"to fit {words}"))
     else:
         kept, dropped = lines, []
     result.kept, result.dropped = kept, dropped
@@ -556,7 +545,8 @@ def export_prompt(
 def _check_fit(lines: list[Line], kept: list[Line], frame: int, words: str) -> None:
     if lines and not kept:
         raise ExportError(
-            f"not even one line fits in {words} (the format alone takes {frame}). Raise the limit."
+            f"not even one line fits in {words} (the format alone takes {frame} characters). "
+            "Raise the limit."
         )
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from .errors import ConflictError, ProfileError
 
 LOCK_TIMEOUT_S = 30.0
+_NT_STALE_LOCK_S = 600.0  # Windows: no cheap liveness check, so a lock this old is stale
 _EMPTY_LOCK_GRACE_S = 2.0  # a live holder writes its pid microseconds after creating the lock
 
 
@@ -67,6 +68,8 @@ def _temp_prefix(p: Path) -> str:
 def _pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
+    if os.name == "nt":  # os.kill(pid, 0) would terminate it there; trust the lock's age instead
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -101,7 +104,13 @@ def _try_remove_stale_lock(lock: Path) -> bool:
         if age < _EMPTY_LOCK_GRACE_S:
             return False
     elif _pid_alive(pid):
-        return False
+        if os.name != "nt":
+            return False
+        try:
+            if time.time() - lock.stat().st_mtime < _NT_STALE_LOCK_S:
+                return False
+        except FileNotFoundError:
+            return True
     with contextlib.suppress(FileNotFoundError):
         lock.unlink()
         who = f"process {pid}" if pid else "an unknown process"
@@ -175,6 +184,15 @@ def file_lock(path: str | Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[Pat
                 lock.unlink()
 
 
+def _full_fsync(fd: int) -> None:
+    os.fsync(fd)
+    if sys.platform == "darwin":  # fsync there may stop at the drive cache (reliability.md 3.1)
+        import fcntl
+
+        with contextlib.suppress(OSError, AttributeError):
+            fcntl.fcntl(fd, fcntl.F_FULLFSYNC)
+
+
 def _fsync_dir(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -209,12 +227,13 @@ def atomic_write(path: str | Path, data: bytes, *, expect_sha256: str | None | b
             while view:
                 n = os.write(fd, view)
                 view = view[n:]
-            os.fsync(fd)
+            _full_fsync(fd)
         finally:
             os.close(fd)
         if expect_sha256 is not False and file_sha256(p) != expect_sha256:
             raise ConflictError(
-                f"{p.name} changed while pxprofile was writing it; it was left as it is."
+                f"{p.name} changed while pxprofile was writing it; it was left as it is. "
+                "Run the command again."
             )
         os.replace(tmp, p)
     except OSError as e:

@@ -52,7 +52,9 @@ _URL = re.compile(
     r"|\b(?:\d{1,3}\.){3}\d{1,3}\b|\bdata:[a-z]+/|\bjavascript:"
 )
 # Technology names that look like domains. A line naming them is still a fine preference.
-_DOMAIN_OK = re.compile(r"(?i)\b(?:asp|vb|ado|f#|entity framework)\.net\b|\bsocket\.io\b|\bnode\.js\b")
+_DOMAIN_OK = re.compile(
+    r"(?i)\b(?:asp|vb|ado|f#|entity framework)\.net\b|\bsocket\.io\b|\bnode\.js\b"
+)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _IMAGE = re.compile(r"!\s*\[[^\]]*\]\s*[\(\[]")
 _MD_LINK = re.compile(r"\[[^\]]*\]\s*\((?:[^)]*)\)|\[[^\]]*\]\s*\[[^\]]*\]|<[a-z]+:[^>]*>")
@@ -66,7 +68,8 @@ _HTML = re.compile(
     r"|&#?[a-z0-9]{2,8};"  # entities hide text from the eye
 )
 _SPECIAL_TOKEN = re.compile(
-    r"<\|[^|>\n]{1,40}\|>|\[/?INST\]|<</?SYS>>|<(?:start|end)_of_turn>|</?s>|<\|?(?:eot|eos|bos)[^>]*>",
+    r"<\|[^|>\n]{1,40}\|>|\[/?INST\]|<</?SYS>>|<(?:start|end)_of_turn>|</?s>|<\|?(?:eot|eos|"
+    r"bos)[^>]*>",
     re.IGNORECASE,
 )
 # Structure a bullet must not carry into the profile (headings, front matter, tables, TOML tables)
@@ -89,19 +92,23 @@ _RULES: list[tuple[str, str]] = [
         "a tool or memory command",
         r"\b(?:remember(?:ed|s|ing)?|memori[sz]e|memory|memories|bio tool|save (?:this|it|that)? ?"
         r"(?:as|to|in) (?:a |your |the )?(?:memory|profile|notes?)|add (?:this|it|that)? ?to "
-        r"(?:your |the |my )?(?:memory|profile|notes|instructions)|store (?:this|it) (?:permanently|"
+        r"(?:your |the |my )?(?:memory|profile|notes|instructions)|store (?:this|it) "
+        r"(?:permanently|"
         r"forever)|update (?:your|the) (?:memory|profile|instructions)|system ?prompt|"
         r"(?:ignore|disregard|forget|override|bypass) (?:all |any |the |your |every(?:thing)? )?"
         r"(?:previous|prior|above|earlier|preceding|other|existing|original|safety|your|system)|"
-        r"forget (?:everything|all|what)|delete (?:all|every|the) (?:memor|profile|preferences|entries|notes)|"
+        r"forget (?:everything|all|what)|delete (?:all|every|the) (?:memor|profile|preferences|"
+        r"entries|notes)|"
         r"new instructions|(?:these|the following|hidden|secret|special) instructions|"
-        r"(?:call|invoke|use|run|trigger) (?:the |a )?(?:\w+ )?(?:tool|function|plugin|command|api)\b|"
+        r"(?:call|invoke|use|run|trigger) (?:the |a )?(?:\w+ )?(?:tool|function|plugin|command|"
+        r"api)\b|"
         r"tool call|function call|developer mode|jailbreak|prompt injection|dan mode|"
         r"\b(?:render|display|load|embed) (?:an? |the )?(?:image|pixel|link|url)|"
         r"(?:send|post|upload|forward|transmit|leak|exfiltrat\w*|append) (?:it |this |that |them |"
         r"the (?:conversation|chat|data|history|messages?)|all|every|user data|conversation)|"
         r"at the (?:end|start|beginning) of (?:every|each|all) (?:reply|response|answer|message)|"
-        r"(?:every|each|all) (?:future )?(?:replies|responses|answers|questions|messages) (?:are |is |be |must |should )?"
+        r"(?:every|each|all) (?:future )?(?:replies|responses|answers|questions|messages) (?:are |"
+        r"is |be |must |should )?"
         r"(?:answered|replaced|ended|prefixed|started|begin|end|start) with|"
         r"\bif the user (?:types|says|writes|replies|answers|responds)|"
         r"when(?:ever)? the user (?:types|says|writes) ['\"]|respond only with|reply only with|"
@@ -114,12 +121,15 @@ _RULES: list[tuple[str, str]] = [
     ),
     (
         "a secrecy request",
-        r"(?:do not|don'?t|never|without) (?:tell|telling|inform|informing|mention|mentioning|reveal|"
+        r"(?:do not|don'?t|never|without) (?:tell|telling|inform|informing|mention|mentioning|"
+        r"reveal|"
         r"revealing|disclose|disclosing|show|showing|let|letting|notify|notifying|alert|alerting|"
         r"admit|admitting|acknowledge|acknowledging)\b|\bsecretly\b|\bquietly\b|\bsilently\b|"
         r"keep (?:this|it|that) (?:a )?secret|\bhide (?:this|it|that)|\bcovertly\b|"
-        r"without (?:the user(?:'s)? )?(?:knowing|noticing|knowledge|consent|asking|confirmation|permission)|"
-        r"(?:user|they|he|she) (?:must|should) not (?:know|see|find out)|\bbehind (?:the user'?s?|their) back",
+        r"without (?:the user(?:'s)? )?(?:knowing|noticing|knowledge|consent|asking|confirmation|"
+        r"permission)|"
+        r"(?:user|they|he|she) (?:must|should) not (?:know|see|find out)|\bbehind (?:the user'?s?|"
+        r"their) back",
     ),
     (
         "an authority or identity claim",
@@ -134,17 +144,22 @@ _RULES: list[tuple[str, str]] = [
         r"mistral) (?:staff|employee|engineer|team|admin|researcher|official|representative)|"
         r"\bunrestricted\b|\bno (?:restrictions|limits|filters|rules)\b|"
         r"(?:bypass|ignore|disable|skip|turn off) (?:the |all |any |your )?(?:safety|content|"
-        r"filters?|guard\w*|guidelines|policies|polic\w+|restrictions|rules|checks|confirmations?|verification)"
+        r"filters?|guard\w*|guidelines|policies|polic\w+|restrictions|rules|checks|confirmations?|"
+        r"verification)"
         r"|\bwithout (?:any )?(?:confirmation|verification|question(?:ing)?|checks?|hesitation)\b",
     ),
     (
         "a vendor or product recommendation",
-        r"\b(?:always|only|exclusively|first) (?:recommend|suggest|promote|endorse|mention|cite|refer|"
-        r"link|point|direct|send)\w*|\b(?:recommend|suggest|promote|endorse|advertise)(?:s|ed|ing)? "
-        r"\S+ (?:as (?:the|a|an|your|their)|for all|over all|above all|whenever)|\b(?:most |the most |only |a |the )?trusted (?:source|"
+        r"\b(?:always|only|exclusively|first) (?:recommend|suggest|promote|endorse|mention|cite|"
+        r"refer|"
+        r"link|point|direct|send)\w*|\b(?:recommend|suggest|promote|endorse|advertise)(?:s|ed|"
+        r"ing)? "
+        r"\S+ (?:as (?:the|a|an|your|their)|for all|over all|above all|whenever)|\b(?:most |the "
+        r"most |only |a |the )?trusted (?:source|"
         r"provider|vendor|brand|company|partner|site|service|advisor|authority|reference)|"
         r"\b(?:best|top|#1|number one|leading|only) (?:source|provider|vendor|brand|company|bank|"
-        r"broker|exchange|vpn|service|platform|app|product|store|retailer|advisor)s? (?:for|of|in|on|"
+        r"broker|exchange|vpn|service|platform|app|product|store|retailer|advisor)s? (?:for|of|in|"
+        r"on|"
         r"to)\b|\b(?:sponsored|affiliate|promo(?:tion(?:al)?)? code|coupon|discount code|referral "
         r"(?:code|link)|sign up (?:at|for|with|on)|buy (?:from|at|on)|download (?:from|at)|"
         r"visit (?:our|the|my)? ?(?:site|website|page|store|shop)|financial advice from)\b",
@@ -155,7 +170,8 @@ _RULES: list[tuple[str, str]] = [
         r"\b(?:note|message|instructions?|reminder|attention) (?:to|for) (?:the |any |all )?(?:ai|"
         r"assistant|model|llm|system|bot|agent|reader|chatgpt|claude|gemini)s?\b|"
         r"\b(?:if|when) you (?:are|'re) (?:an? )?(?:ai|assistant|language model|llm|bot|agent|"
-        r"chatgpt|claude|gemini)|\b(?:all|any|every|other|future) (?:ais?|assistants?|models?|llms?|"
+        r"chatgpt|claude|gemini)|\b(?:all|any|every|other|future) (?:ais?|assistants?|models?|"
+        r"llms?|"
         r"agents?|bots?) (?:reading|that read|must|should|will)|\byou are now\b|\bact as (?:an? )?"
         r"(?:admin|system|developer|unrestricted|dan)|\b(?:dear|hey|hi|hello|attention)[,]? (?:ai|"
         r"assistant|model|claude|chatgpt|gemini|gpt|llm|copilot|bard|agent)\b|"
@@ -166,11 +182,14 @@ _COMPILED = [(reason, re.compile(p)) for reason, p in _RULES]
 
 # Non-English trigger words for the same categories (MP-13 translations of MP-01..MP-08).
 _FOREIGN = re.compile(
-    r"(?i)\b(?:recuerda|recordar|memoria|ignora(?:r)? (?:las|todas|todo|los)|instrucciones anteriores|"
+    r"(?i)\b(?:recuerda|recordar|memoria|ignora(?:r)? (?:las|todas|todo|los)|instrucciones "
+    r"anteriores|"
     r"no (?:le )?(?:digas|cuentes|menciones)|administrador verificado|"
-    r"souviens|rappelle-toi|mémoire|mémorise|ignore[rz]? (?:les|toutes|tout)|instructions précédentes|"
+    r"souviens|rappelle-toi|mémoire|mémorise|ignore[rz]? (?:les|toutes|tout)|instructions "
+    r"précédentes|"
     r"ne (?:le )?dis pas|administrateur vérifié|"
-    r"erinnere|merke dir|gedächtnis|speicher(?:e|n) (?:dies|das)|ignorier(?:e|en) (?:alle|die|vorherigen)|"
+    r"erinnere|merke dir|gedächtnis|speicher(?:e|n) (?:dies|das)|ignorier(?:e|en) (?:alle|die|"
+    r"vorherigen)|"
     r"vorherigen anweisungen|sag(?:e)? (?:es )?(?:dem nutzer|niemandem) nicht|verifizierter admin|"
     r"ricorda|memorizza|ignora (?:le|tutte|tutto)|istruzioni precedenti|non dirlo|"
     r"lembre-se|lembra|memória|ignore (?:as|todas)|instruções anteriores|não (?:conte|diga)|"
@@ -182,13 +201,44 @@ _FOREIGN = re.compile(
 # Trigger words checked against scrambled spellings (typoglycemia: same first and last letter,
 # same letters in between, in any order).
 _SCRAMBLE_TARGETS = (
-    "ignore", "previous", "instructions", "remember", "memory", "memories", "system", "prompt",
-    "disregard", "override", "bypass", "reveal", "secret", "verified", "admin", "administrator",
-    "recommend", "trusted", "delete", "forget", "jailbreak",
+    "ignore",
+    "previous",
+    "instructions",
+    "remember",
+    "memory",
+    "memories",
+    "system",
+    "prompt",
+    "disregard",
+    "override",
+    "bypass",
+    "reveal",
+    "secret",
+    "verified",
+    "admin",
+    "administrator",
+    "recommend",
+    "trusted",
+    "delete",
+    "forget",
+    "jailbreak",
 )
 _SCRAMBLE = {(w[0], w[-1], "".join(sorted(w[1:-1])), len(w)): w for w in _SCRAMBLE_TARGETS}
 
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "|": "l"})
+_LEET = str.maketrans(
+    {
+        "0": "o",
+        "1": "i",
+        "3": "e",
+        "4": "a",
+        "5": "s",
+        "7": "t",
+        "@": "a",
+        "$": "s",
+        "!": "i",
+        "|": "l",
+    }
+)
 _BASE64_BLOB = re.compile(r"(?<![\w/+])[A-Za-z0-9+/_-]{24,}={0,2}(?![\w/+])")
 _SPACED = re.compile(r"(?<!\w)(?:\w[ .\-_*·/\\]{1,3}){5,}\w(?!\w)")
 _LONG_WORD = re.compile(r"\S{45,}")
@@ -265,7 +315,21 @@ def _obfuscation(norm: str, low: str) -> str | None:
     for word in re.findall(r"[a-z]{4,}", low.translate(_LEET)):
         key = (word[0], word[-1], "".join(sorted(word[1:-1])), len(word))
         target = _SCRAMBLE.get(key)
-        if target and word != target and target in {"ignore", "instructions", "remember", "memory", "disregard", "previous", "prompt", "jailbreak"}:
+        if (
+            target
+            and word != target
+            and target
+            in {
+                "ignore",
+                "instructions",
+                "remember",
+                "memory",
+                "disregard",
+                "previous",
+                "prompt",
+                "jailbreak",
+            }
+        ):
             return "a scrambled trigger word (obfuscated instruction)"
     return None
 
@@ -289,8 +353,15 @@ def egress_problems(lines: list[str]) -> list[tuple[str, str]]:
 # --- evidence -------------------------------------------------------------------------------------
 
 _NOT_THE_USERS_VOICE = {
-    "user_editable_context", "thoughts", "reasoning_recap", "tether_browsing_display",
-    "tether_quote", "execution_output", "system_error", "sonic_webpage", "computer_output",
+    "user_editable_context",
+    "thoughts",
+    "reasoning_recap",
+    "tether_browsing_display",
+    "tether_quote",
+    "execution_output",
+    "system_error",
+    "sonic_webpage",
+    "computer_output",
     "app_pairing_content",
 }
 _FENCE = re.compile(r"(?ms)^[ \t]*(```|~~~).*?(?:^[ \t]*\1[^\n]*$|\Z)")
@@ -405,5 +476,8 @@ def evidence_problem(messages: list[dict], line: str | None = None) -> str | Non
             stem = word[:5]
             in_pasted = any(w.startswith(stem) for w in pasted_words)
             if in_pasted and not any(w.startswith(stem) for w in own_words_):
-                return f"'{word}' comes only from pasted, quoted or assistant text, not the user's own words"
+                return (
+                    f"'{word}' comes only from pasted, quoted or assistant text, not the user's "
+                    "own words"
+                )
     return None

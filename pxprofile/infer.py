@@ -45,6 +45,8 @@ MAX_CITES = 3
 OUTPUT_TOKENS_PER_OP = 70
 NATIVE_MAX_TOKENS = 2048  # AlignXplore+ reasons before it writes the summary
 MIN_EVIDENCE_ROOM = 48  # tokens: below this a batch cannot hold evidence
+ENVELOPE_TOKENS = 24  # the delimiters and kind line around one piece of evidence (estimate)
+PROMPT_MARGIN = 24  # chat-template tokens around system and user text
 DUPLICATE_RATIO = 0.9
 REVISE_RATIO = 0.6
 
@@ -106,7 +108,7 @@ class UpdateResult:
         parts = [f"Read {self.messages_read:,} of {self.messages_available:,} new messages"]
         if self.evidence:
             parts.append(
-                f"{self.evidence} pieces of evidence in {self.batches} batch"
+                f"{_pieces(self.evidence)} in {self.batches} batch"
                 f"{'es' if self.batches != 1 else ''}"
             )
         text = " (".join(parts[:1] + parts[1:2]) + (")" if len(parts) > 1 else "") + ". "
@@ -134,6 +136,10 @@ class UpdateResult:
                 "to read everything."
             )
         return text
+
+
+def _pieces(n: int) -> str:
+    return f"{n} piece{'s' if n != 1 else ''} of evidence"
 
 
 # --- prompt --------------------------------------------------------------------------------
@@ -594,32 +600,52 @@ def output_budget(engine, native: bool) -> int:
 def fill_batch(
     engine, lines, remaining: list[Evidence], *, native: bool = False, max_tokens: int | None = None
 ) -> tuple[list[Evidence], list[Evidence]]:
-    """Take as much evidence as fits the context with this profile and the output budget."""
+    """Take as much evidence as fits the context with this profile and the output budget.
+
+    Greedy by estimate, then checked on the real prompt (envelopes, labels and all): pieces that
+    do not fit go back to the front of the queue; one oversize piece alone is cut to fit.
+    """
     build = native_prompt if native else build_prompt
     system, segs = build(lines, [])
     fixed = _tokens(engine, segs, system)
-    room = engine.n_ctx - (max_tokens or output_budget(engine, native)) - fixed - 16
+    limit = engine.n_ctx - (max_tokens or output_budget(engine, native)) - PROMPT_MARGIN
+    room = limit - fixed
     if room < MIN_EVIDENCE_ROOM:
         raise InferenceError(
             f"the profile and instructions ({fixed} tokens) leave no room for evidence in the "
             f"model's {engine.n_ctx}-token context. Use a larger context (--ctx) or a shorter "
             "profile"
         )
-    overhead = 14  # the envelope around one piece of evidence
     batch: list[Evidence] = []
     used = 0
     rest = list(remaining)
     while rest:
         e = rest[0]
-        cost = (e.tokens or engine.count_tokens(e.text)) + overhead
+        cost = (e.tokens or engine.count_tokens(e.text)) + ENVELOPE_TOKENS
         if used + cost > room:
             if batch:
                 break
-            _shrink(engine, e, room - overhead)  # one oversize piece alone: cut it to fit
-            cost = e.tokens + overhead
+            _shrink(engine, e, room - ENVELOPE_TOKENS)  # one oversize piece alone: cut it to fit
+            cost = e.tokens + ENVELOPE_TOKENS
         batch.append(rest.pop(0))
         used += cost
-    return batch, rest
+    while True:
+        signals.label(batch)
+        system, segs = build(lines, batch)
+        over = _tokens(engine, segs, system) - limit
+        if over <= 0:
+            return batch, rest
+        if len(batch) > 1:
+            rest.insert(0, batch.pop())
+            continue
+        only = batch[0]
+        before = (only.text, only.query, only.chosen, only.rejected)
+        _shrink(engine, only, max(8, (only.tokens or engine.count_tokens(only.text)) - over - 8))
+        if (only.text, only.query, only.chosen, only.rejected) == before:
+            raise InferenceError(
+                f"one piece of evidence does not fit the model's {engine.n_ctx}-token context "
+                "with this profile. Use a larger context (--ctx)"
+            )
 
 
 def _shrink(engine, e: Evidence, tokens: int) -> None:
@@ -740,7 +766,7 @@ def update(
                 engine, lines, remaining, native=native, max_tokens=max_tokens
             )
             result.batches += 1
-            say(f"Batch {result.batches}: {len(batch)} pieces of evidence...")
+            say(f"Batch {result.batches}: {_pieces(len(batch))}...")
             labels = signals.label(batch)
             changes, rejected, error = _run_batch(
                 db, engine, lines, batch, labels, state, native, result, max_tokens

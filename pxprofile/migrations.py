@@ -212,3 +212,34 @@ def m010_profile(db):
         pk="id",
     )
     db["profile_deletions"].create_index(["profile"])
+
+
+@migrations()
+def m002_fts_bulk(db):
+    # Why: per-row FTS5 trigger inserts made ingest ~4x slower (100k messages: 10.6 s vs 2.7 s).
+    # While a row exists in fts_deferred (only inside an ingest transaction) the insert trigger is
+    # off and ingest indexes the source's new rows in one INSERT ... SELECT; any other insert is
+    # still indexed by the trigger. The update trigger fires only when `text` changes.
+    db.execute("CREATE TABLE fts_deferred (id INTEGER PRIMARY KEY)")
+    db.execute("DROP TRIGGER IF EXISTS [messages_ai]")
+    db.execute("DROP TRIGGER IF EXISTS [messages_au]")
+    db.execute(
+        "CREATE TRIGGER [messages_ai] AFTER INSERT ON [messages] "
+        "WHEN NOT EXISTS (SELECT 1 FROM fts_deferred) BEGIN "
+        "INSERT INTO [messages_fts] (rowid, [text]) VALUES (new.rowid, new.[text]); END"
+    )
+    db.execute(
+        "CREATE TRIGGER [messages_au] AFTER UPDATE OF [text] ON [messages] BEGIN "
+        "INSERT INTO [messages_fts] ([messages_fts], rowid, [text]) VALUES ('delete', old.rowid, old.[text]); "
+        "INSERT INTO [messages_fts] (rowid, [text]) VALUES (new.rowid, new.[text]); END"
+    )
+
+
+@migrations()
+def m030_forget_log(db):
+    # Why: `pxprofile forget` records what it deleted (kind, ids, counts), never the search query
+    # or any text, so the user can see that a forget happened without the log keeping the secret.
+    db["forget_log"].create(
+        {"id": int, "at": str, "kind": str, "target": str, "counts": str},
+        pk="id",
+    )

@@ -80,7 +80,9 @@ def registry_path() -> Path:
     root = Path(__file__).resolve().parent.parent / "models.toml"
     if root.is_file():
         return root
-    raise ModelError("The model registry models.toml is missing from this installation. Reinstall pxprofile.")
+    raise ModelError(
+        "The model registry models.toml is missing from this installation. Reinstall pxprofile."
+    )
 
 
 def _load_registry_doc() -> dict[str, Any]:
@@ -108,7 +110,9 @@ def registry_default() -> str | None:
 
 def user_models(config: dict[str, Any] | None = None) -> dict[str, ModelSpec]:
     config = load_config() if config is None else config
-    return {n: _spec(n, e, "user") for n, e in config.get("models", {}).items() if isinstance(e, dict)}
+    return {
+        n: _spec(n, e, "user") for n, e in config.get("models", {}).items() if isinstance(e, dict)
+    }
 
 
 def all_models() -> dict[str, ModelSpec]:
@@ -156,7 +160,7 @@ def _repo_dir(repo: str) -> Path:
 
 
 def _hf_cached_file(repo: str, file: str) -> Path | None:
-    """The file in the hub cache: the snapshot refs/main points at, else the newest snapshot holding it."""
+    """The file in the hub cache: in the snapshot refs/main names, else the newest holding it."""
     repo_dir = _repo_dir(repo)
     snapshots = repo_dir / "snapshots"
     ref = repo_dir / "refs" / "main"
@@ -241,7 +245,8 @@ def resolve_path(name: str, *, assemble: bool = True) -> Path:
     if spec.kind == "file":
         raise ModelError(
             f"Model {name} points at {spec.path}, which does not exist. "
-            f"Fix it with `pxprofile model rm {name}` and `pxprofile model add {name} --path FILE.gguf`."
+            f"Fix it with `pxprofile model rm {name}` and "
+            f"`pxprofile model add {name} --path FILE.gguf`."
         )
     raise ModelError(f"Model {name} is not downloaded. Run `pxprofile model pull {name}`.")
 
@@ -250,7 +255,7 @@ def resolve_path(name: str, *, assemble: bool = True) -> Path:
 
 
 def pull(name: str, *, progress: bool = True) -> Path:
-    """Download NAME into the Hugging Face cache (resumes partial downloads, reuses cached files)."""
+    """Download NAME into the Hugging Face cache (resumes broken transfers, reuses cached files)."""
     spec = get_model(name)
     if spec.kind == "package":
         return _assemble_package(spec)
@@ -265,7 +270,6 @@ def pull(name: str, *, progress: bool = True) -> Path:
         RepositoryNotFoundError,
     )
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
-
     from huggingface_hub.utils import logging as hf_logging
 
     (enable_progress_bars if progress else disable_progress_bars)()
@@ -282,7 +286,8 @@ def pull(name: str, *, progress: bool = True) -> Path:
         if offline:
             raise ModelError(
                 f"Model {name} is not in the Hugging Face cache and HF_HUB_OFFLINE is set. "
-                f"Unset HF_HUB_OFFLINE and run `pxprofile model pull {name}`, or copy the file here "
+                f"Unset HF_HUB_OFFLINE and run `pxprofile model pull {name}`, "
+                "or copy the file here "
                 f"and run `pxprofile model add NAME --path FILE.gguf`."
             ) from e
         raise ModelError(
@@ -291,7 +296,8 @@ def pull(name: str, *, progress: bool = True) -> Path:
         ) from e
     except GatedRepoError as e:
         raise ModelError(
-            f"{spec.repo} is gated. Accept its license on huggingface.co and log in with `hf auth login`."
+            f"{spec.repo} is gated. Accept its license on huggingface.co "
+            "and log in with `hf auth login`."
         ) from e
     except RepositoryNotFoundError as e:
         raise ModelError(
@@ -300,7 +306,8 @@ def pull(name: str, *, progress: bool = True) -> Path:
         ) from e
     except EntryNotFoundError as e:
         raise ModelError(
-            f"{spec.repo} has no file {spec.file}. Check the file name on huggingface.co/{spec.repo}."
+            f"{spec.repo} has no file {spec.file}. "
+            f"Check the file name on huggingface.co/{spec.repo}."
         ) from e
     except OSError as e:  # network errors, disk full, HTTP errors
         raise ModelError(
@@ -339,7 +346,9 @@ def add_model(
     if name in load_registry():
         raise ModelError(f"{name} is a built-in model name. Choose another name.")
     if prompt_style not in PROMPT_STYLES:
-        raise ModelError(f"Unknown prompt style {prompt_style!r}. Use one of: {', '.join(PROMPT_STYLES)}.")
+        raise ModelError(
+            f"Unknown prompt style {prompt_style!r}. Use one of: {', '.join(PROMPT_STYLES)}."
+        )
     entry: dict[str, Any] = {}
     if path is not None:
         if repo or file:
@@ -349,7 +358,8 @@ def add_model(
             raise ModelError(f"{p} does not exist. Give the path of a .gguf file.")
         if not is_gguf(p):
             raise ModelError(
-                f"{p} is not a GGUF file. Convert the model with llama.cpp's convert_hf_to_gguf.py first."
+                f"{p} is not a GGUF file. "
+                "Convert the model with llama.cpp's convert_hf_to_gguf.py first."
             )
         entry["path"] = str(p)
         if context_length is None:
@@ -385,7 +395,9 @@ def remove_model(name: str) -> str:
             message += f" The file {spec.path} was left in place."
     elif spec.kind == "package":
         dist = spec.package.replace("_", "-")
-        raise ModelError(f"{name} is shipped by the Python package {dist}. Run `pip uninstall {dist}`.")
+        raise ModelError(
+            f"{name} is shipped by the Python package {dist}. Run `pip uninstall {dist}`."
+        )
     else:
         removed = _delete_cached(spec.repo, spec.file)
         if not removed:
@@ -399,7 +411,7 @@ def remove_model(name: str) -> str:
 
 
 def _delete_cached(repo: str, file: str) -> int:
-    """Delete FILE from every snapshot of REPO in the hub cache, with its blob. Returns bytes freed."""
+    """Delete FILE (and its blob) from every snapshot of REPO in the hub cache; bytes freed."""
     snapshots = _repo_dir(repo) / "snapshots"
     freed = 0
     if not snapshots.is_dir():
@@ -436,8 +448,10 @@ FILE_TYPES = {
     30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0", 37: "TQ2_0", 38: "MXFP4_MOE",
 }  # fmt: skip
 
-_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q",
-            12: "<d"}  # fmt: skip
+_SCALARS = {
+    0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
+    10: "<Q", 11: "<q", 12: "<d",
+}  # fmt: skip
 
 
 def is_gguf(path: str | Path) -> bool:
@@ -460,7 +474,9 @@ def gguf_metadata(path: str | Path, *, max_array: int = 16) -> dict[str, Any]:
         raise ModelError(f"Cannot read {path} ({e.strerror}). Check the path.") from e
     with f:
         if f.read(4) != GGUF_MAGIC:
-            raise ModelError(f"{path} is not a GGUF file. pxprofile runs GGUF models (llama.cpp's format).")
+            raise ModelError(
+                f"{path} is not a GGUF file. pxprofile runs GGUF models (llama.cpp's format)."
+            )
         try:
             version, _n_tensors, n_kv = struct.unpack("<IQQ", f.read(20))
             if version < 2:
@@ -548,7 +564,7 @@ def _fmt_size(n: int | None) -> str:
 
 
 def status(spec: ModelSpec) -> str:
-    """"downloaded" (file on disk), "installed" (package present, assembled on first use),
+    """ "downloaded" (file on disk), "installed" (package present, assembled on first use),
     "missing" (user file gone), or "available" (pull it)."""
     if local_path(spec) is not None:
         return "downloaded"

@@ -15,7 +15,8 @@ The CONTRACT that infer.py, export.py and the CLI code against (keep these names
         not editable, re-adding lines the user deleted (same or nearly the same words), lines
         guard.line_problem() objects to, and section/length limits. Three-way merge against the
         file as it is now; on conflict writes <profile>.proposed and leaves the file untouched.
-        review(changes, diff) -> list[bool] lets `update --review` accept or reject each change.
+        review(changes, diff) -> list[bool] lets `update --review` accept or reject each change
+        (a review callable with a ``lines`` attribute gets the current lines set on it first).
     export_lines(db=None, profile=None, text=None) -> list[Line]
         The active lines for export, with provenance when a database is given; with text (a
         profile read from stdin), parsed from the text alone (author "user", no evidence).
@@ -57,6 +58,7 @@ TOKEN_JACCARD = 0.8  # or this token overlap (word order, small insertions)
 REWORD_SIMILARITY = 0.5  # a vanished and a new bullet this close count as a rewording
 MAX_SECTION_LINES = 30  # the model may not grow a section past this
 MAX_LINES = 120  # nor the whole profile
+MAX_REWORD_PAIRS = 40_000  # above this many (new, vanished) pairs, skip rewording detection
 
 
 @dataclass
@@ -116,11 +118,13 @@ def similar(a: str, b: str) -> bool:
     ta, tb = set(na.split()), set(nb.split())
     if len(ta) >= 3 and len(tb) >= 3 and len(ta & tb) / len(ta | tb) >= TOKEN_JACCARD:
         return True
-    return difflib.SequenceMatcher(None, na, nb, autojunk=False).ratio() >= SIMILARITY
-
-
-def _ratio(a: str, b: str) -> float:
-    return difflib.SequenceMatcher(None, normalize(a), normalize(b), autojunk=False).ratio()
+    m = difflib.SequenceMatcher(None, na, nb, autojunk=False)
+    # the cheap upper bounds first: most pairs are far apart
+    return (
+        m.real_quick_ratio() >= SIMILARITY
+        and m.quick_ratio() >= SIMILARITY
+        and m.ratio() >= SIMILARITY
+    )
 
 
 def _squash(text: str) -> str:
@@ -135,9 +139,19 @@ def _name(profile: str | None) -> str:
     return profile or DEFAULT_PROFILE
 
 
+_PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
 def profile_file(profile: str | None = None) -> Path:
+    """The file of a profile: profile.md, or profile-NAME.md."""
+    from .errors import InputError
     from .paths import profile_path
 
+    if profile is not None and not _PROFILE_NAME.match(profile):
+        raise InputError(
+            f"{profile!r} is not a usable profile name. Use letters, digits, '-', '_' or '.', "
+            "e.g. --profile work"
+        )
     return profile_path(None if _name(profile) == DEFAULT_PROFILE else profile)
 
 
@@ -291,14 +305,23 @@ def _match(base: list[tuple[str, str, int]], new: list[tuple[str, str]]):
     take(lambda s, t, bs, bt: t == bt and same_sec(s) == same_sec(bs))
     take(lambda s, t, bs, bt: _squash(t) == _squash(bt))  # moved, or whitespace only
     reworded: dict[int, int] = {}
-    for i, (sec, text) in enumerate(new):
-        if ids[i] is not None:
-            continue
+    new_left = [i for i in range(len(new)) if ids[i] is None]
+    base_left = [j for j in range(len(base)) if j not in used]
+    if len(new_left) * len(base_left) > MAX_REWORD_PAIRS:
+        new_left = []  # a pasted-in file: count the changes as deletions and additions
+    norm_base = {j: normalize(base[j][1]) for j in base_left}
+    for i in new_left:
+        sec, text = new[i]
+        nt = normalize(text)
         best, best_j = REWORD_SIMILARITY, None
-        for j, (bsec, btext, _bid) in enumerate(base):
+        for j in base_left:
             if j in used:
                 continue
-            r = _ratio(text, btext) + (0.05 if same_sec(sec) == same_sec(bsec) else 0.0)
+            bonus = 0.05 if same_sec(sec) == same_sec(base[j][0]) else 0.0
+            m = difflib.SequenceMatcher(None, nt, norm_base[j], autojunk=False)
+            if m.real_quick_ratio() + bonus < best or m.quick_ratio() + bonus < best:
+                continue
+            r = m.ratio() + bonus
             if r >= best:
                 best, best_j = r, j
         if best_j is not None:
@@ -455,7 +478,7 @@ def _locked_sync(db, profile: str | None) -> _State:
 # -- reading --------------------------------------------------------------------------------------
 
 
-def _lines_for(db, ids: list[int], sections: dict[int, str] | None = None) -> list[Line]:
+def _lines_for(db, ids: list[int]) -> list[Line]:
     if not ids:
         return []
     marks = ",".join("?" * len(ids))
@@ -586,7 +609,7 @@ def _plan(
             return "you wrote this line; pxprofile never changes your lines"
         return None
 
-    def text_problem(change: Change, skip: document.Bullet | None = None) -> str | None:
+    def text_problem(change: Change) -> str | None:
         t = _squash(change.text)
         why = guard.line_problem(t)
         if why:
@@ -804,6 +827,19 @@ def apply_changes(
     review: ReviewFn | None = None,
 ) -> ApplyResult:
     """Merge the model's proposed changes into the profile (see the module docstring)."""
+    if dry_run or db.conn.in_transaction:  # the pragma cannot change inside a transaction
+        return _apply(db, changes, profile, update_id, dry_run, review)
+    # the version row is the only record of who wrote the new lines: make its commit durable
+    # across power loss too (WAL with synchronous=NORMAL may roll back the last commits)
+    previous = db.execute("PRAGMA synchronous").fetchone()[0]
+    db.execute("PRAGMA synchronous = FULL")
+    try:
+        return _apply(db, changes, profile, update_id, dry_run, review)
+    finally:
+        db.execute(f"PRAGMA synchronous = {int(previous)}")
+
+
+def _apply(db, changes, profile, update_id, dry_run, review) -> ApplyResult:
     from .store import write_tx
 
     name = _name(profile)
@@ -840,6 +876,8 @@ def apply_changes(
         candidates = list(plan.applied)
         if not candidates:
             return ApplyResult(None, "", [], plan.rejected, path=path)
+        if hasattr(review, "lines"):  # a reviewer that shows the text a change replaces
+            review.lines = _lines_for(db, state.ids)
         decisions = list(
             review(
                 candidates, unified_diff(state.text if state.sha else "", plan.text, label, label)
@@ -961,8 +999,10 @@ def _conflict(
 # -- versions, revert, provenance (used by the CLI) -----------------------------------------------
 
 
-def history(db, profile: str | None = None) -> list[dict]:
-    """Every recorded version of the profile, oldest first (the current file is not synced)."""
+def history(db, profile: str | None = None, *, details: bool = False) -> list[dict]:
+    """Every recorded version of the profile, oldest first (the current file is not synced).
+    ``details``: each with the lines it added and removed (removed ones with their successor
+    and the evidence that retired them)."""
     out = []
     for r in db.query(
         "select id, created_at, kind, note, sha256, line_ids, update_id from profile_versions "
@@ -980,7 +1020,58 @@ def history(db, profile: str | None = None) -> list[dict]:
                 "update_id": r["update_id"],
             }
         )
+    if details:
+        for item in out:
+            item.update(_version_changes(db, item["version"], item["kind"]))
     return out
+
+
+def _version_changes(db, version: int, kind: str) -> dict:
+    """The lines a version added and removed; removed ones with what replaced them and why."""
+
+    def evidence(line_id: int, role: str) -> list[str]:
+        return [
+            r["message_id"]
+            for r in db.query(
+                "select message_id from profile_evidence where line_id = ? and role = ? "
+                "order by rowid",
+                [line_id, role],
+            )
+        ]
+
+    added = [
+        {
+            "id": r["id"],
+            "section": r["section"],
+            "text": r["text"],
+            # who wrote it then (a revert may since have made a model line the user's)
+            "author": "model" if kind == "update" else "user",
+            "evidence": evidence(r["id"], "support"),
+        }
+        for r in db.query(
+            "select * from profile_lines where created_version = ? order by id", [version]
+        )
+    ]
+    removed = []
+    for r in db.query(
+        "select * from profile_lines where retired_version = ? order by id", [version]
+    ):
+        replaced = None
+        if r["superseded_by"]:
+            (s,) = db.query("select text from profile_lines where id = ?", [r["superseded_by"]])
+            replaced = s["text"]
+        removed.append(
+            {
+                "id": r["id"],
+                "section": r["section"],
+                "text": r["text"],
+                "author": r["author"],
+                "status": r["status"],
+                "superseded_by": replaced,
+                "evidence": evidence(r["id"], "retire"),
+            }
+        )
+    return {"added": added, "removed": removed}
 
 
 def version_text(db, version: int, profile: str | None = None) -> str:
@@ -1015,6 +1106,8 @@ def ensure_file(db, profile: str | None = None) -> Path:
 
     name = _name(profile)
     path = fileio.target(profile_file(profile))
+    if path.exists():
+        return path  # not synced here: a file that cannot be parsed must still open for fixing
     with fileio.file_lock(path):
         with write_tx(db):
             state = _sync(db, name, path)
@@ -1051,9 +1144,13 @@ def revert(db, version: int, profile: str | None = None) -> int | None:
             text = version_text(db, version, profile)
             row = next(db.query("select line_ids from profile_versions where id = ?", [version]))
             target_ids = json.loads(row["line_ids"] or "[]")
-            if text == state.text and state.sha is not None:
-                return None
-            new = _insert_version(db, name, "revert", text, f"back to version {version}", pending=1)
+        if text == state.text and state.sha is not None:
+            return None
+        # The file first, then the database: a crash in between leaves the reverted file, which
+        # the next read records as the user's edit (the same ownership a revert gives).
+        fileio.atomic_write(path, text.encode("utf-8"), expect_sha256=state.sha)
+        with write_tx(db):
+            new = _insert_version(db, name, "revert", text, f"back to version {version}")
             current = set(state.ids)
             for (sec, t), lid in zip(_bullets(text), target_ids, strict=True):
                 if lid in current:
@@ -1061,9 +1158,10 @@ def revert(db, version: int, profile: str | None = None) -> int | None:
                         "update profile_lines set section = ?, text = ? where id = ?", [sec, t, lid]
                     )
                     continue
+                # brought back: the user's now (its retirement stays in the history)
                 db.execute(
                     "update profile_lines set status = 'active', author = 'user', section = ?, "
-                    "text = ?, retired_version = null, superseded_by = null where id = ?",
+                    "text = ? where id = ?",
                     [sec, t, lid],
                 )
                 db.execute("delete from profile_deletions where line_id = ?", [lid])
@@ -1078,14 +1176,6 @@ def revert(db, version: int, profile: str | None = None) -> int | None:
                 "update profile_versions set line_ids = ? where id = ?",
                 [json.dumps(target_ids), new],
             )
-        try:
-            fileio.atomic_write(path, text.encode("utf-8"), expect_sha256=state.sha)
-        except BaseException:
-            with write_tx(db):
-                _undo_version(db, new)
-            raise
-        with write_tx(db):
-            db.execute("update profile_versions set pending = 0 where id = ?", [new])
     return new
 
 

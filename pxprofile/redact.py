@@ -66,11 +66,18 @@ _B = r"(?<![A-Za-z0-9_])"  # a token boundary that treats _ as part of a token
 _E = r"(?![A-Za-z0-9_])"
 
 _TOKEN_PATTERNS: list[tuple[str, str]] = [
-    ("aws-access-key", _B + r"(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z0-9]{16}" + _E),
+    (
+        "aws-access-key",
+        _B + r"(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z0-9]{16}" + _E,
+    ),
     ("github-token", _B + r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,251}" + _E),
     ("github-token", _B + r"github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}" + _E),
     ("anthropic-key", r"(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{32,}"),
-    ("openai-key", r"(?<![A-Za-z0-9_-])sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{8,}T3BlbkFJ[A-Za-z0-9_-]{8,}"),
+    (
+        "openai-key",
+        r"(?<![A-Za-z0-9_-])sk-(?:proj-|svcacct-|admin-|"
+        r"None-)?[A-Za-z0-9_-]{8,}T3BlbkFJ[A-Za-z0-9_-]{8,}",
+    ),
     ("openai-key", r"(?<![A-Za-z0-9_-])sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,}"),
     ("api-key", r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9]{32,}" + _E),
     ("stripe-key", _B + r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}" + _E),
@@ -110,7 +117,9 @@ _AWS_CONTEXT = re.compile(
 )
 
 # Credentials in URLs and connection strings: scheme://user:PASSWORD@host
-_URL_CREDS = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,30}://[^\s:/@\[\]]+:([^\s@/\[\]]{1,200})@[\w.-]")
+_URL_CREDS = re.compile(
+    r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,30}://[^\s:/@\[\]]+:([^\s@/\[\]]{1,200})@[\w.-]"
+)
 
 _SECRET_WORDS = (
     r"password|passwd|passphrase|pwd|pass|secret|client[_-]?secret|api[_-]?key|apikey|"
@@ -134,19 +143,136 @@ _AUTH_HEADER = re.compile(
 )
 
 _NOT_A_VALUE = {
-    "required", "incorrect", "wrong", "correct", "invalid", "expired", "missing", "empty", "not",
-    "too", "the", "a", "an", "my", "your", "their", "our", "this", "that", "set", "saved", "stored",
-    "hashed", "encrypted", "changed", "reset", "same", "different", "strong", "weak", "long", "short",
-    "case-sensitive", "none", "null", "true", "false", "undefined", "nil", "still", "being", "also",
-    "now", "only", "just", "never", "always", "fine", "ok", "okay", "valid", "secure", "insecure",
-    "forgotten", "lost", "unknown", "needed", "optional", "provided", "given", "shown", "visible",
-    "hidden", "masked", "rejected", "accepted", "ignored", "updated", "generated", "random",
-    "unique", "new", "old", "it", "in", "on", "of", "for", "and", "or", "to", "be", "at", "by",
-    "managed", "protected", "sent", "used", "counted", "limited", "expiring", "expires", "field",
-    "input", "type", "length", "value", "variable", "env", "environment", "string", "str", "int",
-    "bytes", "getpass", "prompt", "input()", "config", "settings", "secret", "secrets", "password",
-    "token", "tokens", "key", "keys", "auth", "sensitive", "confidential", "private", "public",
-    "placeholder", "example", "xxx", "xxxx", "xxxxxx", "***", "*****", "changeme", "redacted",
+    "required",
+    "incorrect",
+    "wrong",
+    "correct",
+    "invalid",
+    "expired",
+    "missing",
+    "empty",
+    "not",
+    "too",
+    "the",
+    "a",
+    "an",
+    "my",
+    "your",
+    "their",
+    "our",
+    "this",
+    "that",
+    "set",
+    "saved",
+    "stored",
+    "hashed",
+    "encrypted",
+    "changed",
+    "reset",
+    "same",
+    "different",
+    "strong",
+    "weak",
+    "long",
+    "short",
+    "case-sensitive",
+    "none",
+    "null",
+    "true",
+    "false",
+    "undefined",
+    "nil",
+    "still",
+    "being",
+    "also",
+    "now",
+    "only",
+    "just",
+    "never",
+    "always",
+    "fine",
+    "ok",
+    "okay",
+    "valid",
+    "secure",
+    "insecure",
+    "forgotten",
+    "lost",
+    "unknown",
+    "needed",
+    "optional",
+    "provided",
+    "given",
+    "shown",
+    "visible",
+    "hidden",
+    "masked",
+    "rejected",
+    "accepted",
+    "ignored",
+    "updated",
+    "generated",
+    "random",
+    "unique",
+    "new",
+    "old",
+    "it",
+    "in",
+    "on",
+    "of",
+    "for",
+    "and",
+    "or",
+    "to",
+    "be",
+    "at",
+    "by",
+    "managed",
+    "protected",
+    "sent",
+    "used",
+    "counted",
+    "limited",
+    "expiring",
+    "expires",
+    "field",
+    "input",
+    "type",
+    "length",
+    "value",
+    "variable",
+    "env",
+    "environment",
+    "string",
+    "str",
+    "int",
+    "bytes",
+    "getpass",
+    "prompt",
+    "input()",
+    "config",
+    "settings",
+    "secret",
+    "secrets",
+    "password",
+    "token",
+    "tokens",
+    "key",
+    "keys",
+    "auth",
+    "sensitive",
+    "confidential",
+    "private",
+    "public",
+    "placeholder",
+    "example",
+    "xxx",
+    "xxxx",
+    "xxxxxx",
+    "***",
+    "*****",
+    "changeme",
+    "redacted",
 }
 
 _ASSIGN_HINTS = ("pass", "pwd", "secret", "key", "token", "bearer", "credential", "auth")
@@ -261,7 +387,9 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
         for kind, rx in _TOKENS:
             for m in rx.finditer(text):
                 add(kind, m.start(), m.end())
-    if ("aws" in low or "secret" in low or "access" in low or has_prefix) and _AWS_CONTEXT.search(text):
+    if ("aws" in low or "secret" in low or "access" in low or has_prefix) and _AWS_CONTEXT.search(
+        text
+    ):
         for m in _AWS_SECRET.finditer(text):
             v = m.group(0)
             if _mixed(v) and _near(text, m.start(), _AWS_CONTEXT, 300):
@@ -279,10 +407,18 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
             v = m.group("v").rstrip(".!?),:") if prose else m.group("v")
             if prose and m.group("k").lower().startswith("pin") and not any(c.isdigit() for c in v):
                 continue
-            if prose and re.fullmatch(r"[a-z]+", v) and re.match(r"[ \t]+[a-z]", text[m.start("v") + len(v) :]):
+            if (
+                prose
+                and re.fullmatch(r"[a-z]+", v)
+                and re.match(r"[ \t]+[a-z]", text[m.start("v") + len(v) :])
+            ):
                 continue  # "the password is probably wrong": the sentence goes on, not a value
             if _plausible_secret_value(v, prose=prose):
-                add("password" if rx is not _AUTH_HEADER else "token", m.start("v"), m.start("v") + len(v))
+                add(
+                    "password" if rx is not _AUTH_HEADER else "token",
+                    m.start("v"),
+                    m.start("v") + len(v),
+                )
     if "email" in pii and "@" in text:
         for m in _EMAIL.finditer(text):
             local = m.group(0).split("@", 1)[0].lower()
@@ -317,7 +453,9 @@ def _orig_offset(frag: str, joined_end: int) -> int:
 
 
 def _mixed(v: str) -> bool:
-    return any(c.isupper() for c in v) and any(c.islower() for c in v) and any(c.isdigit() for c in v)
+    return (
+        any(c.isupper() for c in v) and any(c.islower() for c in v) and any(c.isdigit() for c in v)
+    )
 
 
 def _near(text: str, pos: int, rx: re.Pattern, window: int) -> bool:
@@ -366,13 +504,13 @@ def scan(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -> Redact
 
 
 def redact(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -> str:
-    """Text with secrets and PII replaced by ``[REDACTED:kind]`` and invisible characters removed."""
+    """Text with secrets and PII as ``[REDACTED:kind]``, invisible characters removed."""
     if not text:
         return text
     return scan(text, pii=pii).text
 
 
-# --- configuration ---------------------------------------------------------------------------------
+# --- configuration ---------------------------------------------------------------------------
 
 _config_cache: dict[str, tuple[int, tuple[str, ...]]] = {}
 
@@ -396,7 +534,8 @@ def configured_pii() -> tuple[str, ...]:
     kinds = section.get("pii", list(PII_KINDS)) if isinstance(section, dict) else list(PII_KINDS)
     if not isinstance(kinds, list) or any(k not in PII_KINDS for k in kinds):
         raise PxprofileError(
-            f"{path}: [redact] pii must be a list drawn from {', '.join(PII_KINDS)} (got {kinds!r}). "
+            f"{path}: [redact] pii must be a list drawn from {', '.join(PII_KINDS)} (got "
+            f"{kinds!r}). "
             "Fix the setting."
         )
     result = tuple(kinds)

@@ -61,8 +61,9 @@ _STRONG = re.compile(
   | \b(?:keep\s+it|be|more|less)\s+(?:short|brief|concise|terse|formal|casual|detailed|technical)\b
   | \b(?:from\s+now\s+on|in\s+(?:the\s+)?future|going\s+forward|every\s+time\s+you)\b
   | \bI'?d\s+(?:rather|prefer|like\s+you\s+to)\b
-  | \b(?:answer|reply|respond|write)\s+(?:in|with)\s+(?:english|german|french|spanish|bullet|
-        tables?|code|markdown|plain)\b
+  | \b(?:answer|reply|respond|write|talk)\s+(?:to\s+me\s+)?(?:in|with|using)\s+(?:\w+\s+)?
+        (?:english|german|french|spanish|portuguese|italian|japanese|chinese|bullets?|tables?|
+        code|markdown|plain|prose|lists?)\b
     """
 )
 # Facts about the user that shape answers (identity, expertise, tools), or softer wishes.
@@ -73,7 +74,7 @@ _WEAK = re.compile(
         field|profession|work|company|preferred|favou?rite|native\s+language)\b
   | \bI\s+(?:work|code|program|develop|write)\s+(?:in|with|as|on|at|for)\b
   | \bI\s+(?:use|am\s+using|mostly\s+use|only\s+use)\s+\w+
-  | \bI\s+(?:really\s+)?(?:want|need)\b
+  | \bI\s+(?:really\s+)?(?:want|need)\b(?!\s+to\b|\s+help\b)
   | \bplease\s+(?:use|write|give)\b
     """
 )
@@ -239,10 +240,6 @@ def pending(db, profile: str | None = None) -> int:
             [key, prefix],
         ).fetchone()[0]
     return n
-
-
-def _explicit(text: str) -> bool:
-    return bool(_STRONG.search(text) or _WEAK.search(text))
 
 
 def _explicit_snippet(text: str) -> tuple[str, float] | None:

@@ -111,6 +111,11 @@ def _store_error(e: sqlite3.Error) -> StoreError:
         return StoreError("the disk (or database size limit) is full; nothing was saved. Free space and retry.")
     if "readonly" in msg or "read-only" in msg:
         return StoreError("the database is read-only; nothing was saved. Check the file's permissions.")
+    if "disk I/O error" in msg:
+        return StoreError(
+            "the database could not be written (disk I/O error: the disk may be full); nothing was "
+            "saved. Free space and retry."
+        )
     return StoreError(f"database error: {msg}.")
 
 

@@ -14,7 +14,9 @@ def gpt_node(nid, parent, role, text="", *, ctype="text", children=(), t=None, *
         "author": {"role": role, "name": extra.pop("name", None), "metadata": {}},
         "create_time": t,
         "update_time": None,
-        "content": {"content_type": ctype, "parts": [text]} if ctype in ("text", "multimodal_text") else {"content_type": ctype, **extra.pop("content", {})},
+        "content": {"content_type": ctype, "parts": [text]}
+        if ctype in ("text", "multimodal_text")
+        else {"content_type": ctype, **extra.pop("content", {})},
         "status": extra.pop("status", "finished_successfully"),
         "end_turn": True,
         "weight": extra.pop("weight", 1.0),
@@ -51,7 +53,10 @@ def gpt_regenerated(cid="conv-regen"):
     """
     nodes = [
         gpt_node(
-            "ci", "root", "user", ctype="user_editable_context",
+            "ci",
+            "root",
+            "user",
+            ctype="user_editable_context",
             content={
                 "user_profile": "The user provided the following information about themselves. "
                 "This user profile is shown to you in all conversations they have.\nUser profile:\n"
@@ -62,13 +67,33 @@ def gpt_regenerated(cid="conv-regen"):
             metadata={"is_visually_hidden_from_conversation": True},
         ),
         gpt_node("u1", "ci", "user", "How do I join two tables in SQL?", t=1714585031.0),
-        gpt_node("a1", "u1", "assistant", ctype="thoughts", t=1714585032.0,
-                 content={"thoughts": [{"summary": "Plan", "content": "explain JOIN"}]}),
-        gpt_node("a1r", "a1", "assistant", ctype="reasoning_recap", t=1714585033.0, content={"content": "Thought for 2s"}),
+        gpt_node(
+            "a1",
+            "u1",
+            "assistant",
+            ctype="thoughts",
+            t=1714585032.0,
+            content={"thoughts": [{"summary": "Plan", "content": "explain JOIN"}]},
+        ),
+        gpt_node(
+            "a1r",
+            "a1",
+            "assistant",
+            ctype="reasoning_recap",
+            t=1714585033.0,
+            content={"content": "Thought for 2s"},
+        ),
         gpt_node("a1t", "a1r", "assistant", "Use JOIN ... ON.", t=1714585034.0),
         gpt_node("a2", "u1", "assistant", "Try a subquery instead.", t=1714585035.0),
-        gpt_node("a3", "u1", "assistant", "Well, joining is", t=1714585036.0, status="in_progress",
-                 metadata={"finish_details": {"type": "interrupted"}}),
+        gpt_node(
+            "a3",
+            "u1",
+            "assistant",
+            "Well, joining is",
+            t=1714585036.0,
+            status="in_progress",
+            metadata={"finish_details": {"type": "interrupted"}},
+        ),
         gpt_node("a4", "u1", "assistant", "Use JOIN ... ON.", t=1714585037.0),
         gpt_node("a5", "u1", "assistant", "", t=1714585038.0),
         gpt_node("u2", "a1t", "user", "thanks", t=1714585040.0),
@@ -82,8 +107,14 @@ def claude_export():
     placeholder = "```\nThis block is not supported on your current device yet.\n```"
 
     def block(text):
-        return {"start_timestamp": "2026-02-21T04:20:55.674209Z", "stop_timestamp": None, "flags": None,
-                "type": "text", "text": text, "citations": []}
+        return {
+            "start_timestamp": "2026-02-21T04:20:55.674209Z",
+            "stop_timestamp": None,
+            "flags": None,
+            "type": "text",
+            "text": text,
+            "citations": [],
+        }
 
     branched = {
         "uuid": "c-1",
@@ -93,27 +124,75 @@ def claude_export():
         "updated_at": "2026-02-21T04:30:00.000000Z",
         "account": {"uuid": "acct"},
         "chat_messages": [
-            {"uuid": "m1", "text": "Explain monads", "content": [block("Explain monads")], "sender": "human",
-             "created_at": "2026-02-21T04:20:01.000000Z", "updated_at": "x", "attachments": [], "files": [],
-             "parent_message_uuid": root},
-            {"uuid": "m2a", "text": placeholder, "sender": "assistant",
-             "content": [{"type": "thinking", "thinking": "They want a short answer", "summaries": []},
-                         block(" A monad is a way to chain computations.")],
-             "created_at": "2026-02-21T04:20:05.000000Z", "attachments": [], "files": [],
-             "parent_message_uuid": "m1"},
-            {"uuid": "m2b", "text": " A monad wraps values.", "content": [block(" A monad wraps values.")],
-             "sender": "assistant", "created_at": "2026-02-21T04:21:05.000000Z", "attachments": [], "files": [],
-             "parent_message_uuid": "m1"},
-            {"uuid": "m3", "text": "Shorter please", "content": [block("Shorter please")], "sender": "human",
-             "created_at": "2026-02-21T04:22:00.000000Z", "attachments": [], "files": [],
-             "parent_message_uuid": "m2b"},
-            {"uuid": "m4", "text": placeholder, "sender": "assistant",
-             "content": [{"type": "tool_use", "id": "toolu_1", "name": "web_search", "input": {"query": "monad"}},
-                         {"type": "tool_result", "tool_use_id": "toolu_1", "name": "web_search", "is_error": False,
-                          "content": [{"type": "text", "text": "result page"}]},
-                         block("Boxes with flatMap.")],
-             "created_at": "2026-02-21T04:22:10.000000Z", "attachments": [], "files": [],
-             "parent_message_uuid": "m3"},
+            {
+                "uuid": "m1",
+                "text": "Explain monads",
+                "content": [block("Explain monads")],
+                "sender": "human",
+                "created_at": "2026-02-21T04:20:01.000000Z",
+                "updated_at": "x",
+                "attachments": [],
+                "files": [],
+                "parent_message_uuid": root,
+            },
+            {
+                "uuid": "m2a",
+                "text": placeholder,
+                "sender": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "They want a short answer", "summaries": []},
+                    block(" A monad is a way to chain computations."),
+                ],
+                "created_at": "2026-02-21T04:20:05.000000Z",
+                "attachments": [],
+                "files": [],
+                "parent_message_uuid": "m1",
+            },
+            {
+                "uuid": "m2b",
+                "text": " A monad wraps values.",
+                "content": [block(" A monad wraps values.")],
+                "sender": "assistant",
+                "created_at": "2026-02-21T04:21:05.000000Z",
+                "attachments": [],
+                "files": [],
+                "parent_message_uuid": "m1",
+            },
+            {
+                "uuid": "m3",
+                "text": "Shorter please",
+                "content": [block("Shorter please")],
+                "sender": "human",
+                "created_at": "2026-02-21T04:22:00.000000Z",
+                "attachments": [],
+                "files": [],
+                "parent_message_uuid": "m2b",
+            },
+            {
+                "uuid": "m4",
+                "text": placeholder,
+                "sender": "assistant",
+                "content": [
+                    {
+                        "type": "tool_use",
+                        "id": "toolu_1",
+                        "name": "web_search",
+                        "input": {"query": "monad"},
+                    },
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_1",
+                        "name": "web_search",
+                        "is_error": False,
+                        "content": [{"type": "text", "text": "result page"}],
+                    },
+                    block("Boxes with flatMap."),
+                ],
+                "created_at": "2026-02-21T04:22:10.000000Z",
+                "attachments": [],
+                "files": [],
+                "parent_message_uuid": "m3",
+            },
         ],
     }
     linear = {
@@ -123,13 +202,33 @@ def claude_export():
         "created_at": "2025-01-01T10:00:00Z",
         "updated_at": "2025-01-01T10:05:00Z",
         "chat_messages": [
-            {"uuid": "l1", "text": "Green or black tea?", "content": [], "sender": "human",
-             "created_at": "2025-01-01T10:00:00Z", "attachments": [{"file_name": "notes.txt", "extracted_content": "x"}],
-             "files": []},
-            {"uuid": "l2", "text": placeholder, "content": [], "sender": "assistant",
-             "created_at": "2025-01-01T10:00:05Z", "attachments": [], "files": []},
-            {"uuid": "l3", "text": "Thanks", "content": [block("Thanks")], "sender": "human",
-             "created_at": "2025-01-01T10:01:00Z", "attachments": [], "files": []},
+            {
+                "uuid": "l1",
+                "text": "Green or black tea?",
+                "content": [],
+                "sender": "human",
+                "created_at": "2025-01-01T10:00:00Z",
+                "attachments": [{"file_name": "notes.txt", "extracted_content": "x"}],
+                "files": [],
+            },
+            {
+                "uuid": "l2",
+                "text": placeholder,
+                "content": [],
+                "sender": "assistant",
+                "created_at": "2025-01-01T10:00:05Z",
+                "attachments": [],
+                "files": [],
+            },
+            {
+                "uuid": "l3",
+                "text": "Thanks",
+                "content": [block("Thanks")],
+                "sender": "human",
+                "created_at": "2025-01-01T10:01:00Z",
+                "attachments": [],
+                "files": [],
+            },
         ],
     }
     return [branched, linear]
@@ -138,19 +237,45 @@ def claude_export():
 def gemini_activity():
     app = "https://gemini.google.com/app/abc123"
     return [
-        {"header": "Gemini Apps", "title": "Prompted what is a tensor", "time": "2026-02-02T07:24:02.806Z",
-         "products": ["Gemini Apps"], "activityControls": ["Gemini Apps Activity"],
-         "details": [{"name": app, "url": app}],
-         "safeHtmlItem": [{"html": "<p>A tensor is a <b>multi-dimensional</b> array.</p>"},
-                          {"html": "<p>Think of it as a generalized matrix.</p><ul><li>rank</li></ul>"}]},
-        {"header": "Gemini Apps", "title": "Prompted explain it simply", "time": "2026-02-02T07:20:00Z",
-         "products": ["Gemini Apps"], "details": [{"name": app, "url": app}],
-         "safeHtmlItem": [{"html": "<p>A grid of numbers.</p>"}]},
-        {"header": "Gemini Apps", "title": "Gave feedback: Good response", "time": "2026-02-02T07:25:00Z",
-         "products": ["Gemini Apps"]},
-        {"header": "YouTube", "title": "Watched a video", "time": "2026-02-01T07:25:00Z", "products": ["YouTube"]},
-        {"header": "Gemini Apps", "title": "Prompted hello there", "time": "2026-01-05T09:00:00Z",
-         "products": ["Gemini Apps"], "safeHtmlItem": [{"html": "<p>Hi! How can I help?</p>"}]},
+        {
+            "header": "Gemini Apps",
+            "title": "Prompted what is a tensor",
+            "time": "2026-02-02T07:24:02.806Z",
+            "products": ["Gemini Apps"],
+            "activityControls": ["Gemini Apps Activity"],
+            "details": [{"name": app, "url": app}],
+            "safeHtmlItem": [
+                {"html": "<p>A tensor is a <b>multi-dimensional</b> array.</p>"},
+                {"html": "<p>Think of it as a generalized matrix.</p><ul><li>rank</li></ul>"},
+            ],
+        },
+        {
+            "header": "Gemini Apps",
+            "title": "Prompted explain it simply",
+            "time": "2026-02-02T07:20:00Z",
+            "products": ["Gemini Apps"],
+            "details": [{"name": app, "url": app}],
+            "safeHtmlItem": [{"html": "<p>A grid of numbers.</p>"}],
+        },
+        {
+            "header": "Gemini Apps",
+            "title": "Gave feedback: Good response",
+            "time": "2026-02-02T07:25:00Z",
+            "products": ["Gemini Apps"],
+        },
+        {
+            "header": "YouTube",
+            "title": "Watched a video",
+            "time": "2026-02-01T07:25:00Z",
+            "products": ["YouTube"],
+        },
+        {
+            "header": "Gemini Apps",
+            "title": "Prompted hello there",
+            "time": "2026-01-05T09:00:00Z",
+            "products": ["Gemini Apps"],
+            "safeHtmlItem": [{"html": "<p>Hi! How can I help?</p>"}],
+        },
     ]
 
 

@@ -34,13 +34,14 @@ def fixtures_dir():
 
 @pytest.fixture(scope="session")
 def gemma_engine(tmp_path_factory):
-    """The real Gemma 3 270M GGUF through llama.cpp, loaded once per session (n_ctx 2048, 2 threads).
+    """The real Gemma 3 270M GGUF through llama.cpp, loaded once per session (n_ctx 2048).
 
-    load_engine caches by arguments, so load_engine("gemma3-270m", n_ctx=2048, n_threads=2,
-    gpu_layers=0) anywhere in the tests returns this same engine.
+    One thread: on a shared 2-core machine, llama.cpp's threads spin-wait on each other and two
+    run several times slower than one. load_engine caches by arguments, so
+    load_engine("gemma3-270m", n_ctx=2048, n_threads=1, gpu_layers=0) returns this same engine.
     """
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PXPROFILE_HOME", str(tmp_path_factory.mktemp("engine-home")))
         from pxprofile.engine import load_engine
 
-        return load_engine("gemma3-270m", n_ctx=2048, n_threads=2, gpu_layers=0)
+        return load_engine("gemma3-270m", n_ctx=2048, n_threads=1, gpu_layers=0)

@@ -17,7 +17,9 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 def fake_gguf(size: int = 4096) -> bytes:
     """Bytes that start like a GGUF (magic, version 3, no tensors, no keys) padded to SIZE."""
-    head = b"GGUF" + (3).to_bytes(4, "little") + (0).to_bytes(8, "little") + (0).to_bytes(8, "little")
+    head = (
+        b"GGUF" + (3).to_bytes(4, "little") + (0).to_bytes(8, "little") + (0).to_bytes(8, "little")
+    )
     return (head + bytes(range(256)) * (size // 256 + 1))[:size]
 
 

@@ -112,6 +112,14 @@ def test_budget_drop_report_on_stderr(runner, profile_file):
     )
 
 
+def test_max_chars_and_max_tokens_both_hold(runner, profile_file):
+    args = ["export", str(profile_file), "-f", "gemini", "--max-chars", "62", "--max-tokens", "8"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0
+    assert result.stdout == "Expertise: Python and SQLite\n"  # 28 chars, 7 estimated tokens
+    assert "Dropped 3 lines to fit 62 characters and 8 tokens (estimated):" in result.stderr
+
+
 def test_max_tokens_without_a_model_uses_the_estimate(runner, profile_file):
     result = runner.invoke(
         app, ["export", str(profile_file), "--for", "gemini", "--max-tokens", "16"]
@@ -195,7 +203,6 @@ def test_egress_refusal_names_lines_and_force_overrides(runner, tmp_path):
         (["--for", "gemini", "--style", "memory"], "--style"),
         (["--for", "claude", "--field", "about"], "--field"),
         (["--for", "gemini", "--json"], "--json"),
-        (["--max-chars", "10", "--max-tokens", "10"], "--max-tokens"),
         (["--max-chars", "0"], "--max-chars"),
     ],
 )

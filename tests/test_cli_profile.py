@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -366,3 +367,268 @@ def test_commands_take_db_and_profile(runner, tmp_path):
     assert [ln["text"] for ln in json.loads(result.stdout)["lines"]] == ["Formal tone"]
     result = runner.invoke(app, ["history", "--db", str(dbfile), "-p", "work", "--json"])
     assert [r["kind"] for r in json.loads(result.stdout)] == ["update"]
+
+
+def test_broken_file_can_still_be_fixed_with_edit(runner, seeded, tmp_path, monkeypatch):
+    p = P.profile_file()
+    p.write_text(p.read_text().replace("## Interests", "```\n## Interests"))
+    result = runner.invoke(app, ["history"])
+    assert result.exit_code == 0
+    assert result.stderr.startswith("Warning: ")
+    assert "the code fence opened on line 9 is never closed" in result.stderr
+    assert result.stdout.splitlines()[1].split()[0] == "1"
+    monkeypatch.setenv("EDITOR", write_editor(tmp_path, 'text = text.replace("```\\n", "")'))
+    result = runner.invoke(app, ["edit"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "No changes.\n"  # back to exactly version 1
+    assert [ln.text for ln in P.current_lines(open_db())] == [
+        "Prefers short answers",
+        "Likes museums",
+    ]
+
+
+def _run_in_pty(args, env, answer_after=None, answer=b"y\n", timeout=60):
+    """Run pxprofile with stdin/stdout/stderr on a pseudo-terminal; optionally answer a prompt."""
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pxprofile", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
+    os.close(slave)
+    out = b""
+    answered = False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+                if answer_after and not answered and answer_after in out:
+                    os.write(master, answer)
+                    answered = True
+            elif proc.poll() is not None:
+                break
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    return proc.returncode, out.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def test_show_on_a_terminal_renders_markdown(seeded):
+    code, out = _run_in_pty(["show"], dict(os.environ))
+    assert code == 0, out
+    assert "Prefers short answers" in out and "•" in out
+    assert "## Communication style" not in out and "- Prefers short answers" not in out
+
+
+def test_edit_on_a_terminal_offers_to_edit_again(seeded, tmp_path):
+    counter = tmp_path / "calls"
+    env = dict(os.environ)
+    env.pop("VISUAL", None)
+    env["EDITOR"] = write_editor(
+        tmp_path,
+        f"""
+        import pathlib
+        calls = pathlib.Path({str(counter)!r})
+        n = int(calls.read_text()) if calls.exists() else 0
+        calls.write_text(str(n + 1))
+        if n == 0:
+            text = text.replace("## Avoid", "<<<<<<< mine\\n## Avoid")
+        else:
+            text = text.replace("<<<<<<< mine\\n", "") + "- No small talk\\n"
+        """,
+    )
+    code, out = _run_in_pty(["edit"], env, answer_after=b"Edit it again?")
+    assert code == 0, out
+    assert "profile.md cannot be read safely: line 15 is a merge conflict marker (<<<<<<<)." in out
+    assert "Saved your edit as version 2 (1 added)." in out
+    assert counter.read_text() == "2"
+    text = P.profile_file().read_text()
+    assert "<<<<<<<" not in text and text.endswith("## Avoid\n\n- No small talk\n")
+
+
+def test_history_verbose_and_json_list_added_and_removed_lines(runner, seeded):
+    db = seeded
+    lines = P.current_lines(db)
+    apply_changes(
+        db,
+        [
+            Change("revise", "Prefers very short answers", line_id=lines[0].id, evidence=("m2",)),
+            Change("retire", line_id=lines[1].id, evidence=("m2",)),
+        ],
+    )
+    p = P.profile_file()
+    p.write_text(p.read_text() + "- Mine\n")
+    result = runner.invoke(app, ["history", "-v"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout.splitlines()
+    assert out[3].startswith("Version 2  ") and out[3].endswith("  update  (1 revised, 1 retired)")
+    assert out[4:7] == [
+        '  + "Prefers very short answers" [Communication style] by pxprofile, 1 message',
+        '  - "Prefers short answers" [Communication style] '
+        'replaced by "Prefers very short answers"',
+        '  - "Likes museums" [Interests] retired (1 message)',
+    ]
+    assert out[7].endswith("  edit  (1 added)") and out[8:] == ['  + "Mine" [Avoid] by you']
+    rows = json.loads(runner.invoke(app, ["history", "--json"]).stdout)
+    assert rows[1]["removed"][1] == {
+        "id": lines[1].id,
+        "section": "Interests",
+        "text": "Likes museums",
+        "author": "model",
+        "status": "retired",
+        "superseded_by": None,
+        "evidence": ["m2"],
+    }
+    # a revert brings the line back as the user's, and the history still shows its retirement
+    assert runner.invoke(app, ["revert", "1"]).exit_code == 0
+    rows = json.loads(runner.invoke(app, ["history", "--json"]).stdout)
+    assert [r["text"] for r in rows[1]["removed"]] == ["Prefers short answers", "Likes museums"]
+    assert [r["text"] for r in rows[3]["removed"]] == ["Prefers very short answers", "Mine"]
+    assert {ln.text: ln.author for ln in P.current_lines(open_db())} == {
+        "Prefers short answers": "user",
+        "Likes museums": "user",
+    }
+
+
+def test_edit_then_update_keeps_the_users_edit(runner, seeded, tmp_path, monkeypatch):
+    """EDITOR edits the file for real, then `pxprofile update` runs (a scripted model that tries
+    to reword every line and re-add the line the user deleted)."""
+    from fake_engine import FakeEngine, add_conversation
+
+    from pxprofile import engine as engine_mod
+
+    add_conversation(seeded, "c9", [("user", "I like museums a lot."), ("assistant", "Nice.")])
+    monkeypatch.setenv(
+        "EDITOR",
+        write_editor(
+            tmp_path,
+            """
+            text = text.replace("- Likes museums\\n", "")
+            text = text.replace("- Prefers short answers", "- Prefers answers under 50 words")
+            """,
+        ),
+    )
+    assert runner.invoke(app, ["edit"]).exit_code == 0
+    edited = P.profile_file().read_text()
+    ops = [
+        {
+            "op": "add",
+            "section": "Interests",
+            "line": 0,
+            "text": "Likes museums!",
+            "evidence": ["E1"],
+        }
+    ]
+    ops += [
+        {
+            "op": op,
+            "section": "Interests",
+            "line": n,
+            "text": "Prefers long answers",
+            "evidence": ["E1"],
+        }
+        for n in (1, 2, 3)
+        for op in ("revise", "retire")
+    ]
+    eng = FakeEngine().enqueue({"operations": ops})
+    monkeypatch.setattr(engine_mod, "load_engine", lambda *a, **k: eng)
+    result = runner.invoke(app, ["update"])
+    assert result.exit_code == 0, result.output
+    assert eng.calls  # the model was asked
+    assert P.profile_file().read_text() == edited  # nothing it proposed could be applied
+    assert "Prefers answers under 50 words" in eng.calls[0].prompt  # it saw the user's line
+
+
+def test_bad_profile_name_is_refused(runner, db):
+    result = runner.invoke(app, ["show", "--profile", "../../etc/x"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: '../../etc/x' is not a usable profile name. Use letters, digits, '-', '_' or '.', "
+        "e.g. --profile work\n"
+    )
+
+
+REVIEW_RUN = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from fake_engine import FakeEngine
+from pxprofile import engine as engine_mod
+from pxprofile.cli import main
+
+op = lambda text: {"op": "add", "section": "Avoid", "line": 0, "text": text, "evidence": ["E1"]}
+eng = FakeEngine().enqueue({"operations": [op("No emojis"), op("No small talk")]})
+engine_mod.load_engine = lambda *a, **k: eng
+sys.argv = ["pxprofile", "update", "--review"]
+main()
+"""
+
+
+def test_update_review_on_a_terminal_writes_what_was_accepted(db):
+    from fake_engine import add_conversation
+
+    add_conversation(
+        db, "c5", [("user", "Never use emojis, and skip the small talk."), ("assistant", "OK.")]
+    )
+    db.conn.close()
+    tests_dir = os.path.dirname(__file__)
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", REVIEW_RUN, tests_dir],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=dict(os.environ),
+        close_fds=True,
+    )
+    os.close(slave)
+    out, answers = b"", [b"y\r", b"n\r"]
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+                if answers and out.count(b"Accept?") > 2 - len(answers):
+                    os.write(master, answers.pop(0))
+            elif proc.poll() is not None:
+                break
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode("utf-8", "replace"))
+    assert proc.returncode == 0, text
+    assert (
+        '[1/2] add to Avoid: "No emojis"' in text and '[2/2] add to Avoid: "No small talk"' in text
+    )
+    assert "Accepted 1 of 2 changes." in text
+    profile_text = P.profile_file().read_text()
+    assert "- No emojis\n" in profile_text and "No small talk" not in profile_text

@@ -56,8 +56,8 @@ def test_update_applies_changes_and_reports_on_stderr(runner, fake, dbpath):
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert result.stderr == (
-        "Loading model...\nBatch 1: 1 pieces of evidence...\n"
-        "Read 2 of 2 new messages (1 pieces of evidence in 1 batch). Changed the profile: 1 added, "
+        "Loading model...\nBatch 1: 1 piece of evidence...\n"
+        "Read 2 of 2 new messages (1 piece of evidence in 1 batch). Changed the profile: 1 added, "
         "0 revised, 0 retired.\n"
     )
     assert fake.loads == [(None, {"n_ctx": 2048, "n_threads": 2, "verbose": False})]
@@ -250,7 +250,9 @@ def test_ingest_update_ingest_more_update_digests_each_message_once(
     first_ids = {r[0] for r in conn.execute("select id from messages")}
     assert first_ids
     [(u1,)] = conn.execute("select id from updates").fetchall()
-    assert {r[0] for r in conn.execute("select message_id from digested where update_id = ?", [u1])} == first_ids
+    assert {
+        r[0] for r in conn.execute("select message_id from digested where update_id = ?", [u1])
+    } == first_ids
 
     result = runner.invoke(app, ["ingest", more, "--db", str(path)])
     assert result.exit_code == 0, result.output
@@ -258,7 +260,9 @@ def test_ingest_update_ingest_more_update_digests_each_message_once(
     assert len(all_ids) > len(first_ids)
     u1_again, u2 = [r[0] for r in conn.execute("select id from updates order by id")]
     assert u1_again == u1
-    second = {r[0] for r in conn.execute("select message_id from digested where update_id = ?", [u2])}
+    second = {
+        r[0] for r in conn.execute("select message_id from digested where update_id = ?", [u2])
+    }
     assert second == all_ids - first_ids
     rows = conn.execute("select message_id, count(*) from digested group by message_id").fetchall()
     assert len(rows) == len(all_ids) and {n for _, n in rows} == {1}
@@ -267,3 +271,28 @@ def test_ingest_update_ingest_more_update_digests_each_message_once(
     assert result.exit_code == 0
     assert result.stderr == "Nothing new to learn from: the profile is up to date.\n"
     assert conn.execute("select count(*) from updates").fetchone()[0] == 2
+
+
+def test_nothing_new_never_imports_llama_cpp(dbpath, tmp_path):
+    """A real process: an update with nothing new (after a first one) stays clear of llama.cpp."""
+    import subprocess
+    import sys
+
+    db = open_db(dbpath)
+    from pxprofile import signals
+
+    ids = [r["id"] for r in db.query("select id from messages")]
+    signals.mark_digested(db, ids, [], None, None)
+    db.conn.close()
+    code = (
+        "import sys\n"
+        "from pxprofile.cli import main\n"
+        f"sys.argv = ['pxprofile', 'update', '--db', {str(dbpath)!r}]\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "assert 'llama_cpp' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "ok\n"
+    assert proc.stderr == "Nothing new to learn from: the profile is up to date.\n"

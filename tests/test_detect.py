@@ -7,7 +7,13 @@ import json
 import zipfile
 
 import pytest
-from chat_samples import claude_export, gemini_activity, gpt_regenerated, make_llm_threads, write_json
+from chat_samples import (
+    claude_export,
+    gemini_activity,
+    gpt_regenerated,
+    make_llm_threads,
+    write_json,
+)
 
 from pxprofile.errors import FormatError
 from pxprofile.importers import common
@@ -28,7 +34,10 @@ from pxprofile.importers.detect import open_input
         ({"messages": [{"role": "user", "content": "hi"}]}, "openai"),
         ([{"conversations": [{"from": "human", "value": "hi"}]}], "sharegpt"),
         ({"conversations": [{"from": "human", "value": "hi"}]}, "sharegpt"),
-        ([{"id": "x", "user_id": "u", "chat": {"history": {"currentId": None, "messages": {}}}}], "openwebui"),
+        (
+            [{"id": "x", "user_id": "u", "chat": {"history": {"currentId": None, "messages": {}}}}],
+            "openwebui",
+        ),
         ([{"id": "m", "conversation_id": "c", "rating": "thumbsUp"}], "chatgpt"),
     ],
 )
@@ -40,7 +49,9 @@ def test_detect_by_content_whatever_the_name(tmp_path, data, fmt):
 
 def test_detect_jsonl(tmp_path):
     f = tmp_path / "data.json"
-    f.write_text("\n".join(json.dumps({"messages": [{"role": "user", "content": str(i)}]}) for i in range(3)))
+    f.write_text(
+        "\n".join(json.dumps({"messages": [{"role": "user", "content": str(i)}]}) for i in range(3))
+    )
     opened = open_input(f)
     assert opened.format == "openai" and len(list(opened.records)) == 3
 
@@ -109,5 +120,7 @@ def test_reader_utf8_split_across_chunks(monkeypatch):
 def test_reader_concatenated_values_and_errors():
     r = JsonReader(io.BytesIO(b'{"a": 1}\n{"a": 2}\n'), "s")
     assert list(r.iter_values()) == [{"a": 1}, {"a": 2}]
-    with pytest.raises(FormatError, match=r"^s: invalid JSON at character 6 \(expected ',' or '\]'\)"):
+    with pytest.raises(
+        FormatError, match=r"^s: invalid JSON at character 6 \(expected ',' or '\]'\)"
+    ):
         list(JsonReader(io.BytesIO(b"[1, 2 3]"), "s").iter_array())

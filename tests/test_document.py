@@ -87,6 +87,7 @@ def test_problems_name_the_line():
         "line 6 is a merge conflict marker (>>>>>>>)",
     ]
     assert D.problems("## A\n```\n<<<<<<< inside a fence is fine\n```\n") == []
+    assert D.problems("Title\n=======\n\n- a\n") == []  # a setext heading, not a conflict
     assert D.problems("a\x00b") == ["the file contains NUL bytes"]
 
 
@@ -105,3 +106,19 @@ def test_problems_name_the_line():
 def test_any_text_round_trips_exactly(text):
     assert D.render(D.parse(text)) == text
     assert D.render(D.parse(text + "\n")) == text + "\n"
+
+
+def test_a_headless_list_is_read_as_preferences():
+    text = "Notes first.\n\n- Terse\n* No fluff\n\n## Avoid\n- Emojis\n"
+    doc = D.parse(text)
+    assert D.render(doc) == text
+    assert [(s.title, b.text) for s, b in doc.bullets()] == [
+        ("", "Terse"),
+        ("", "No fluff"),
+        ("Avoid", "Emojis"),
+    ]
+    # a title after the first bullets is a section, not the document title
+    doc = D.parse("- Terse\n# Later\n- Calm\n")
+    assert [(s.title, s.level) for s in doc.sections] == [("", 0), ("Later", 1)]
+    doc.add("Interests", "Jazz")
+    assert D.render(doc) == "- Terse\n# Later\n- Calm\n\n## Interests\n\n- Jazz\n"

@@ -14,7 +14,7 @@ USER_LINE = "- Uses British spelling\n"
 
 
 def test_evidence_to_constrained_operations_to_profile(gemma_engine, tmp_path):
-    engine = load_engine("gemma3-270m", n_ctx=2048, n_threads=2, gpu_layers=0)
+    engine = load_engine("gemma3-270m", n_ctx=2048, n_threads=1, gpu_layers=0)
     assert engine is gemma_engine  # loaded once per session
     db = open_db(tmp_path / "px.db")
     path = profile.profile_file()
@@ -60,3 +60,33 @@ def test_evidence_to_constrained_operations_to_profile(gemma_engine, tmp_path):
             assert signals.pending(db) == 0
     # nothing new now (or only what a failed batch left): never an emptied profile
     assert profile.current_lines(db)[0].text == "Uses British spelling"
+
+
+def test_batches_fit_the_real_context_with_the_real_tokenizer(gemma_engine, tmp_path):
+    """Many pieces of evidence, a small output budget: every prompt the real engine would build
+    (template and all) plus the output budget fits its context; nothing is generated."""
+    from fake_engine import FakeEngine
+
+    class Sized(FakeEngine):
+        def count_tokens(self, text):
+            return gemma_engine.count_tokens(text)
+
+        def complete(self, system, user, *, schema=None, max_tokens=512):
+            ids = gemma_engine.encode_prompt(system, user).ids
+            self.sizes.append(len(ids) + max_tokens)
+            return super().complete(system, user, schema=schema, max_tokens=max_tokens)
+
+    db = open_db(tmp_path / "px.db")
+    for i in range(40):
+        add_conversation(
+            db,
+            f"c{i}",
+            [("user", f"I prefer option {i} because {'reasons ' * 12}")],
+            start=f"2025-01-{i % 28 + 1:02d}T00:00:00Z",
+        )
+    engine = Sized(name="gemma3-270m", n_ctx=gemma_engine.n_ctx)
+    engine.sizes = []
+    result = infer.update(db, engine=engine, read_all=True, max_tokens=600)
+    assert result.batches == len(engine.sizes) > 1
+    assert max(engine.sizes) <= gemma_engine.n_ctx, engine.sizes
+    assert signals.pending(db) == 0

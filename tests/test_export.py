@@ -330,7 +330,7 @@ def test_max_tokens_uses_the_given_counter_else_the_estimate():
 def test_budget_that_cannot_hold_one_line_is_an_error():
     with pytest.raises(
         ExportError,
-        match=r"not even one line fits in 100 characters \(the format alone takes \d+\)",
+        match=r"not even one line fits in 100 characters \(the format alone takes \d+ characters\)",
     ):
         run("claude", max_chars=100)
 
@@ -356,7 +356,8 @@ def test_budget_properties(texts, evidence, budget, target):
     assert len(r.text) - 1 <= budget
     assert r.kept and len(r.kept) + len(r.dropped) == len(lines)
     # kept lines stay in file order; the output is exactly the rendering of the kept lines
-    assert [lines.index(k) for k in r.kept] == sorted(lines.index(k) for k in r.kept)
+    pos = {id(x): j for j, x in enumerate(lines)}
+    assert [pos[id(k)] for k in r.kept] == sorted(pos[id(k)] for k in r.kept)
     assert r.text == ex.render(r.kept, target, today="2026-01-01") + "\n"
     # deterministic
     assert (
@@ -524,3 +525,12 @@ def test_chatgpt_with_one_empty_field():
         "about": "",
         "respond": "Avoid:\n- Emojis",
     }
+
+
+def test_chatgpt_keeps_the_field_limit_under_a_token_budget():
+    r = run("chatgpt", big_profile(), max_tokens=5000)
+    about, respond = chatgpt_fields(r.text)
+    assert len(about) <= 1500 and len(respond) <= 1500
+    assert "to fit 1500 characters and 5000 tokens (estimated) in the field" in r.notes[0]
+    r = run("chatgpt", big_profile(), max_tokens=100, field="about")
+    assert ex.estimate_tokens(r.text.rstrip("\n")) <= 100

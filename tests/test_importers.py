@@ -54,17 +54,26 @@ def test_chatgpt_custom_instructions_keep_only_the_users_text():
 def test_chatgpt_hidden_and_active_path():
     _, (conv,) = recs([gpt_regenerated()])
     m = by_id(conv)
-    assert m["a1"].hidden and m["a1"].content_type == "thoughts" and m["a1"].text == "Plan\n\nexplain JOIN"
+    assert (
+        m["a1"].hidden
+        and m["a1"].content_type == "thoughts"
+        and m["a1"].text == "Plan\n\nexplain JOIN"
+    )
     assert m["a1r"].hidden and m["a1r"].text == "Thought for 2s"
     assert not m["a1t"].hidden and m["a1t"].role == "assistant"
     assert [k for k, v in m.items() if v.on_active_path] == ["ci", "u1", "a1", "a1r", "a1t", "u2"]
     assert m["a3"].status == "interrupted" and m["u1"].status == "finished"
-    assert m["u1"].created_at == "2024-05-01T17:37:11.000000Z" and m["u1"].created_raw == "1714585031.0"
+    assert (
+        m["u1"].created_at == "2024-05-01T17:37:11.000000Z"
+        and m["u1"].created_raw == "1714585031.0"
+    )
     assert conv.current_leaf == "u2"
 
 
 def test_chatgpt_fixture_branches(fixtures_dir):
-    opened = open_input(__import__("pathlib").Path(fixtures_dir) / "chatgpt/branches-regenerate-edit.json")
+    opened = open_input(
+        __import__("pathlib").Path(fixtures_dir) / "chatgpt/branches-regenerate-edit.json"
+    )
     (conv,) = list(opened.records)
     m = by_id(conv)
     # the regenerated replies are identical: no pair; the edit branch is not a response preference
@@ -80,7 +89,9 @@ def test_chatgpt_fixture_branches(fixtures_dir):
 
 def test_chatgpt_different_regenerated_text_gives_a_pair(fixtures_dir):
     data = json.load(open(f"{fixtures_dir}/chatgpt/branches-regenerate-edit.json"))
-    data[0]["mapping"]["d0d2a7df-d2fc-4df9-bf0a-1c5121e227ae"]["message"]["content"]["parts"] = ["No jokes today."]
+    data[0]["mapping"]["d0d2a7df-d2fc-4df9-bf0a-1c5121e227ae"]["message"]["content"]["parts"] = [
+        "No jokes today."
+    ]
     _, (conv,) = recs(data)
     (pair,) = conv.pairs
     assert pair.chosen == "f63b8e17-aa5c-4ca6-a1bf-d4d285e269b8"
@@ -89,12 +100,18 @@ def test_chatgpt_different_regenerated_text_gives_a_pair(fixtures_dir):
 
 
 def test_chatgpt_gpt5_fixture_roles_and_tool_calls(fixtures_dir):
-    fmt, (conv,) = recs(json.load(open(f"{fixtures_dir}/chatgpt/gpt5-single-conversation-multimodal.json")))
+    fmt, (conv,) = recs(
+        json.load(open(f"{fixtures_dir}/chatgpt/gpt5-single-conversation-multimodal.json"))
+    )
     m = by_id(conv)
     assert fmt == "chatgpt" and conv.id == "fixture"
     assert m["n1"].role == "user" and m["n1"].text == "[image]\nquestion 1" and not m["n1"].hidden
     assert m["n2"].role == "tool" and m["n2"].author_name == "internal_tool" and m["n2"].hidden
-    assert m["n14"].content_type == "code" and m["n14"].hidden and m["n14"].meta["recipient"] == "internal_tool"
+    assert (
+        m["n14"].content_type == "code"
+        and m["n14"].hidden
+        and m["n14"].meta["recipient"] == "internal_tool"
+    )
     assert m["n5"].content_type == "reasoning_recap" and m["n5"].hidden
     assert not m["n6"].on_active_path and m["n7"].on_active_path
     assert conv.pairs == []  # n5's children are an empty final node and the next prompt
@@ -107,7 +124,9 @@ def test_chatgpt_dangling_current_node_falls_back_to_newest_leaf(fixtures_dir):
     assert len(conv.messages) == 2
     assert conv.current_leaf is None  # the export's current_node is not in the mapping
     assert all(m.on_active_path for m in conv.messages)
-    assert conv.messages[0].seq == 0 and conv.messages[1].seq == 1  # a dangling parent: treated as a root
+    assert (
+        conv.messages[0].seq == 0 and conv.messages[1].seq == 1
+    )  # a dangling parent: treated as a root
 
 
 def test_chatgpt_wrapped_and_single_object():
@@ -129,11 +148,21 @@ def test_chatgpt_cycle_and_missing_mapping_are_skipped_not_fatal():
 
 def test_chatgpt_feedback_and_comparisons():
     feedback = [
-        {"id": "797ac25a-0000-4000-8000-000000000001", "conversation_id": "922fce6e-85e8-4000-8000-000000000002",
-         "user_id": "user-x", "rating": "thumbsUp", "create_time": "2023-08-10T20:26:46.387313+00:00",
-         "content": "{\"text\": \"Incredible\"}"},
-        {"message_id": "797ac25a-0000-4000-8000-000000000003", "conversation_id": "922fce6e85e840008000000000000002",
-         "user_id": "user-x", "rating": "thumbs_down", "content": "{}"},
+        {
+            "id": "797ac25a-0000-4000-8000-000000000001",
+            "conversation_id": "922fce6e-85e8-4000-8000-000000000002",
+            "user_id": "user-x",
+            "rating": "thumbsUp",
+            "create_time": "2023-08-10T20:26:46.387313+00:00",
+            "content": '{"text": "Incredible"}',
+        },
+        {
+            "message_id": "797ac25a-0000-4000-8000-000000000003",
+            "conversation_id": "922fce6e85e840008000000000000002",
+            "user_id": "user-x",
+            "rating": "thumbs_down",
+            "content": "{}",
+        },
     ]
     fmt, out = recs(feedback)
     assert fmt == "chatgpt"
@@ -141,21 +170,47 @@ def test_chatgpt_feedback_and_comparisons():
         (1, "922fce6e-85e8-4000-8000-000000000002", "Incredible"),
         (-1, "922fce6e-85e8-4000-8000-000000000002", None),
     ]
-    turn = lambda t: [{"author": {"role": "assistant"}, "content": {"content_type": "text", "parts": [t]}}]  # noqa: E731
-    comparison = [{
-        "id": "cmp1", "user_id": "u",
-        "input": {"prompt_convo": {"messages": [
-            {"author": {"role": "system"}, "content": {"content_type": "text", "parts": ["You are ChatGPT"]}},
-            {"author": {"role": "user"}, "content": {"content_type": "text", "parts": ["Write a haiku"]}}]},
-            "conversation_id": "922fce6e85e840008000000000000002"},
-        "output": {"feedback_step_2": {"original_turn": turn("old poem"), "new_turn": turn("new poem"),
-                                       "completion_comparison_rating": "new"}},
-        "metadata": {"cf_headers": {"cf-ipcity": "Paris"}}, "create_time": "2023-05-23T05:57:47.799000+00:00",
-    }]
+    turn = lambda t: [
+        {"author": {"role": "assistant"}, "content": {"content_type": "text", "parts": [t]}}
+    ]  # noqa: E731
+    comparison = [
+        {
+            "id": "cmp1",
+            "user_id": "u",
+            "input": {
+                "prompt_convo": {
+                    "messages": [
+                        {
+                            "author": {"role": "system"},
+                            "content": {"content_type": "text", "parts": ["You are ChatGPT"]},
+                        },
+                        {
+                            "author": {"role": "user"},
+                            "content": {"content_type": "text", "parts": ["Write a haiku"]},
+                        },
+                    ]
+                },
+                "conversation_id": "922fce6e85e840008000000000000002",
+            },
+            "output": {
+                "feedback_step_2": {
+                    "original_turn": turn("old poem"),
+                    "new_turn": turn("new poem"),
+                    "completion_comparison_rating": "new",
+                }
+            },
+            "metadata": {"cf_headers": {"cf-ipcity": "Paris"}},
+            "create_time": "2023-05-23T05:57:47.799000+00:00",
+        }
+    ]
     _, (pair,) = recs(comparison)
     assert isinstance(pair, Pair)
     assert (pair.origin, pair.prompt_text, pair.chosen_text, pair.rejected_text) == (
-        "comparison", "Write a haiku", "new poem", "old poem")
+        "comparison",
+        "Write a haiku",
+        "new poem",
+        "old poem",
+    )
 
 
 # -- Claude --------------------------------------------------------------------------------------
@@ -165,16 +220,29 @@ def test_claude_branches_blocks_and_placeholder():
     fmt, (branched, linear) = recs(claude_export())
     assert fmt == "claude"
     m = by_id(branched)
-    assert m["m2a"].text == "A monad is a way to chain computations."  # blocks win over the placeholder
-    assert m["m2a#0"].hidden and m["m2a#0"].content_type == "thinking" and m["m2a"].parent == "m2a#0"
+    assert (
+        m["m2a"].text == "A monad is a way to chain computations."
+    )  # blocks win over the placeholder
+    assert (
+        m["m2a#0"].hidden and m["m2a#0"].content_type == "thinking" and m["m2a"].parent == "m2a#0"
+    )
     assert m["m1"].parent is None  # the all-zero sentinel is the root
     # no kept leaf in Claude exports: the newest leaf (m4) is taken as kept
-    assert [k for k, v in m.items() if v.on_active_path] == ["m1", "m2b", "m3", "m4#0", "m4#1", "m4"]
+    assert [k for k, v in m.items() if v.on_active_path] == [
+        "m1",
+        "m2b",
+        "m3",
+        "m4#0",
+        "m4#1",
+        "m4",
+    ]
     assert m["m4#0"].text == 'web_search({"query": "monad"})' and m["m4#1"].role == "tool"
     assert m["m4"].text == "Boxes with flatMap."
     (pair,) = branched.pairs
     assert (pair.chosen, pair.rejected, pair.prompt) == ("m2b", "m2a", "m1")
-    assert branched.title == "Branched chat" and branched.created_at == "2026-02-21T04:20:00.000000Z"
+    assert (
+        branched.title == "Branched chat" and branched.created_at == "2026-02-21T04:20:00.000000Z"
+    )
 
 
 def test_claude_linear_without_parent_uuid():
@@ -208,24 +276,50 @@ def test_gemini_rows_grouped_with_regenerations():
     assert first.messages[2].text == "Think of it as a generalized matrix.\n\n- rank"
     assert not first.messages[2].on_active_path
     (pair,) = first.pairs
-    assert (pair.origin, pair.chosen, pair.rejected) == ("regeneration", first.messages[1].id, first.messages[2].id)
+    assert (pair.origin, pair.chosen, pair.rejected) == (
+        "regeneration",
+        first.messages[1].id,
+        first.messages[2].id,
+    )
 
 
 # -- OpenAI, ShareGPT, Open WebUI ----------------------------------------------------------------
 
 
 def test_openai_bare_array_is_one_conversation():
-    fmt, (conv,) = recs([
-        {"role": "system", "content": "You are terse."},
-        {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": "x"}}]},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\": 1}"}}]},
-        {"role": "tool", "content": "42", "tool_call_id": "c1"},
-        {"role": "assistant", "content": "It is 42."},
-    ])
+    fmt, (conv,) = recs(
+        [
+            {"role": "system", "content": "You are terse."},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "hi"},
+                    {"type": "image_url", "image_url": {"url": "x"}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "lookup", "arguments": '{"q": 1}'},
+                    }
+                ],
+            },
+            {"role": "tool", "content": "42", "tool_call_id": "c1"},
+            {"role": "assistant", "content": "It is 42."},
+        ]
+    )
     assert fmt == "openai"
     assert [(m.role, m.hidden) for m in conv.messages] == [
-        ("system", True), ("user", False), ("assistant", True), ("tool", True), ("assistant", False)]
+        ("system", True),
+        ("user", False),
+        ("assistant", True),
+        ("tool", True),
+        ("assistant", False),
+    ]
     assert conv.messages[1].text == "hi\n[image]"
     assert conv.messages[2].text == 'lookup({"q": 1})'
     assert conv.title == "hi"
@@ -234,36 +328,58 @@ def test_openai_bare_array_is_one_conversation():
 def test_openai_object_and_jsonl_and_batch():
     rec = {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}
     assert recs(rec)[0] == "openai"
-    lines = "\n".join(json.dumps(x) for x in [
-        rec,
-        {"messages": [{"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}]},
-        {"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions",
-         "body": {"model": "gpt-4o", "messages": [{"role": "user", "content": "e"}]}},
-    ]).encode()
+    lines = "\n".join(
+        json.dumps(x)
+        for x in [
+            rec,
+            {"messages": [{"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}]},
+            {
+                "custom_id": "r1",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {"model": "gpt-4o", "messages": [{"role": "user", "content": "e"}]},
+            },
+        ]
+    ).encode()
     fmt, out = recs(lines)
     assert fmt == "openai"
     assert [[m.text for m in c.messages] for c in out] == [["a", "b"], ["c", "d"], ["e"]]
     # content-hash identity: the same record gives the same ids
-    assert recs(rec)[1][0].id == out[0].id and recs(rec)[1][0].messages[1].id == out[0].messages[1].id
+    assert (
+        recs(rec)[1][0].id == out[0].id and recs(rec)[1][0].messages[1].id == out[0].messages[1].id
+    )
 
 
 def test_sharegpt_array_and_jsonl():
     recs_ = [
-        {"id": "sg1", "conversations": [{"from": "system", "value": "sys"}, {"from": "human", "value": "hey"},
-                                        {"from": "gpt", "value": "hello"}]},
+        {
+            "id": "sg1",
+            "conversations": [
+                {"from": "system", "value": "sys"},
+                {"from": "human", "value": "hey"},
+                {"from": "gpt", "value": "hello"},
+            ],
+        },
         {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]},
     ]
     fmt, out = recs(recs_)
     assert fmt == "sharegpt"
     assert out[0].id == "sg1" and [(m.role, m.hidden) for m in out[0].messages] == [
-        ("system", True), ("user", False), ("assistant", False)]
+        ("system", True),
+        ("user", False),
+        ("assistant", False),
+    ]
     fmt2, out2 = recs("\n".join(json.dumps(r) for r in recs_).encode())
     assert fmt2 == "sharegpt" and [c.id for c in out2] == [c.id for c in out]
 
 
 def test_openwebui_fixture_details_split_off(fixtures_dir):
     fmt, out = recs(json.load(open(f"{fixtures_dir}/openwebui/export.json")))
-    assert fmt == "openwebui" and [c.id for c in out] == ["reasoning-chat", "tool-chat", "simple-chat"]
+    assert fmt == "openwebui" and [c.id for c in out] == [
+        "reasoning-chat",
+        "tool-chat",
+        "simple-chat",
+    ]
     m = by_id(out[0])
     assert m["ra2"].text == "255" and m["ra2"].parent == "ra2#0"
     assert m["ra2#0"].hidden and m["ra2#0"].content_type == "reasoning"
@@ -313,7 +429,10 @@ def test_text_transcript():
     fmt, (conv,) = recs(text)
     assert fmt == "text"
     assert [(m.role, m.text) for m in conv.messages] == [
-        ("user", "I prefer short answers.\nPlease keep it brief."), ("assistant", "Understood."), ("user", "Thanks")]
+        ("user", "I prefer short answers.\nPlease keep it brief."),
+        ("assistant", "Understood."),
+        ("user", "Thanks"),
+    ]
     assert conv.messages[2].parent == conv.messages[1].id
 
 

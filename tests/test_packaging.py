@@ -1,4 +1,4 @@
-"""The built wheel ships models.toml inside the package, and an installed (non-editable) pxprofile finds it."""
+"""The wheel ships models.toml in the package; an installed (non-editable) pxprofile finds it."""
 
 import json
 import os
@@ -16,7 +16,18 @@ ROOT = Path(__file__).resolve().parent.parent
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     r = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
         capture_output=True,
         text=True,
         timeout=300,

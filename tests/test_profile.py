@@ -558,3 +558,18 @@ def test_live_lock_times_out_with_a_clear_error(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_revert_interrupted_after_the_file_write_reads_as_the_users_edit(db):
+    lines = seed(db, "Prefers short answers", "Likes tables")
+    apply_changes(db, [Change("retire", line_id=lines["Likes tables"].id), add("Wants sources")])
+    # the revert replaced the file, then the process died before recording it
+    fileio.atomic_write(path(), P.version_text(db, 1).encode())
+    now = current_lines(db)
+    assert [(ln.text, ln.author) for ln in now] == [
+        ("Prefers short answers", "model"),
+        ("Likes tables", "user"),
+    ]
+    assert rows(db, "select kind from profile_versions order by id")[-1] == {"kind": "edit"}
+    result = apply_changes(db, [add("Wants sources")])
+    assert result.rejected[0][1] == "you deleted this line (or one nearly the same) before"

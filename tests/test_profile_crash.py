@@ -133,3 +133,39 @@ def test_sigkill_never_tears_the_profile_and_the_next_run_recovers(env_setup, ca
     # and an update after all that still works
     result = apply_changes(db, [Change("add", "Wants sources", "Values and constraints")])
     assert result.version is not None and "- Wants sources\n" in path.read_text()
+
+
+WRITER = r"""
+import hashlib, sys
+from pxprofile.profile import Change, apply_changes
+from pxprofile.store import open_db
+
+db = open_db()
+me = sys.argv[1]
+for i in range(10):
+    tag = hashlib.sha256(f"{me}{i}".encode()).hexdigest()[:16]
+    section = ["Communication style", "Expertise", "Interests", "Avoid"][i % 4]
+    r = apply_changes(db, [Change("add", f"Likes topic {tag}", section)])
+    assert r.version is not None, r.rejected
+"""
+
+
+def test_concurrent_updates_never_interleave(env_setup):
+    open_db().conn.close()  # migrations applied once
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, name], env=dict(os.environ))
+        for name in ("a", "b", "c", "d")
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    db = open_db()
+    text = P.profile_file().read_text()
+    bullets = [t for _s, t in P._bullets(text)]
+    assert len(bullets) == 40  # no update lost another's lines
+    tags = [
+        hashlib.sha256(f"{me}{i}".encode()).hexdigest()[:16] for me in "abcd" for i in range(10)
+    ]
+    assert sorted(bullets) == sorted(f"Likes topic {tag}" for tag in tags)
+    rows = list(db.query("select kind, pending from profile_versions"))
+    assert len(rows) == 40 and {(r["kind"], r["pending"]) for r in rows} == {("update", 0)}
+    assert P.latest_version(db)["sha256"] == _sha(text.encode())
+    assert [ln.text for ln in current_lines(db)] == bullets

@@ -22,8 +22,10 @@ FIXED_PREFIX_SECRETS = {
     "github-app": "ghs_" + ALNUM36,
     "github-fine-grained": "github_pat_11ABCDEFG0123456789abc_" + "Zy9" * 19 + "QQ",
     "openai-legacy": "sk-" + "Xy7Kp2Lm9Qr4Tv6Wz8Ab" + "T3BlbkFJ" + "Cd3Ef5Gh7Jk9Mn2Pq4Rs",
-    "openai-project": "sk-proj-" + "Ab12Cd34Ef56Gh78Ij90Kl12Mn34Op56Qr78St90Uv12"
-    + "T3BlbkFJ" + "Wx34Yz56Ab78Cd90Ef12Gh34Ij56Kl78Mn90Op12Qr34",
+    "openai-project": "sk-proj-"
+    + "Ab12Cd34Ef56Gh78Ij90Kl12Mn34Op56Qr78St90Uv12"
+    + "T3BlbkFJ"
+    + "Wx34Yz56Ab78Cd90Ef12Gh34Ij56Kl78Mn90Op12Qr34",
     "anthropic": "sk-ant-api03-" + "Ab1_Cd2-Ef3Gh4" * 6 + "AA",
     "stripe-live": "sk_live_" + "51HqLyjWDarjtT1zdp7dcAbCdEf",
     "stripe-test": "sk_test_" + "4eC39HqLyjWDarjtT1zdp7dc",
@@ -85,26 +87,48 @@ def test_fixed_prefix_recall_is_100_percent_in_every_placement():
     [
         ("my password is hunter2, what now?", "my password is [REDACTED:password], what now?"),
         ("My wifi password is: Tr0ub4dor&3", "My wifi password is: [REDACTED:password]"),
-        ("the password for the router was swordfish.", "the password for the router was [REDACTED:password]."),
+        (
+            "the password for the router was swordfish.",
+            "the password for the router was [REDACTED:password].",
+        ),
         ("password=Sup3rS3cret!", "password=[REDACTED:password]"),
         ('DB_PASSWORD="pg-Pa55word" npm start', 'DB_PASSWORD="[REDACTED:password]" npm start'),
-        ("export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-         "export AWS_SECRET_ACCESS_KEY=[REDACTED:aws-secret-key]"),
-        ("aws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = "
-         "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-         "aws_access_key_id = [REDACTED:aws-access-key]\naws_secret_access_key = [REDACTED:aws-secret-key]"),
-        ("key AKIAIOSFODNN7EXAMPLE secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-         "key [REDACTED:aws-access-key] secret [REDACTED:aws-secret-key]"),
-        ("postgres://admin:S3cr3tPass!@db.internal:5432/app",
-         "postgres://admin:[REDACTED:password]@db.internal:5432/app"),
-        ("mongodb+srv://app:hunter22@cluster0.mongodb.net/test",
-         "mongodb+srv://app:[REDACTED:password]@cluster0.mongodb.net/test"),
-        ("Server=tcp:x.database.windows.net;Database=db;User Id=me;Password=P@ssw0rd123;",
-         "Server=tcp:x.database.windows.net;Database=db;User Id=me;Password=[REDACTED:password];"),
-        ("DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA==;",
-         "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=[REDACTED:password];"),
-        ("Authorization: Bearer abcdef0123456789abcdef0123456789",
-         "Authorization: Bearer [REDACTED:token]"),
+        (
+            "export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "export AWS_SECRET_ACCESS_KEY=[REDACTED:aws-secret-key]",
+        ),
+        (
+            "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = "
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "aws_access_key_id = [REDACTED:aws-access-key]\naws_secret_access_key = "
+            "[REDACTED:aws-secret-key]",
+        ),
+        (
+            "key AKIAIOSFODNN7EXAMPLE secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "key [REDACTED:aws-access-key] secret [REDACTED:aws-secret-key]",
+        ),
+        (
+            "postgres://admin:S3cr3tPass!@db.internal:5432/app",
+            "postgres://admin:[REDACTED:password]@db.internal:5432/app",
+        ),
+        (
+            "mongodb+srv://app:hunter22@cluster0.mongodb.net/test",
+            "mongodb+srv://app:[REDACTED:password]@cluster0.mongodb.net/test",
+        ),
+        (
+            "Server=tcp:x.database.windows.net;Database=db;User Id=me;Password=P@ssw0rd123;",
+            "Server=tcp:x.database.windows.net;Database=db;User "
+            "Id=me;Password=[REDACTED:password];",
+        ),
+        (
+            "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=Zm9vYmFyYmF6cXV4MTIzNDU2Nz"
+            "g5MA==;",
+            "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=[REDACTED:password];",
+        ),
+        (
+            "Authorization: Bearer abcdef0123456789abcdef0123456789",
+            "Authorization: Bearer [REDACTED:token]",
+        ),
         ("my PIN is 4821.", "my PIN is [REDACTED:password]."),
         ("my password is\nhunter2", "my password is\n[REDACTED:password]"),
     ],
@@ -133,9 +157,12 @@ def test_pii(text, expected):
 
 
 BENIGN = [
-    "message id 123e4567-e89b-12d3-a456-426614174000 in conversation 6f1c2a9e-7b3d-4e8f-9a0b-1c2d3e4f5a6b",
-    "fixed in commit 3f786850e387550fdab836ed7e6dc881de23001b, see also a94a8fe5ccb19ba61c4c0873d391e987982fbbd3",
-    "![img](data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==)",
+    "message id 123e4567-e89b-12d3-a456-426614174000 in conversation "
+    "6f1c2a9e-7b3d-4e8f-9a0b-1c2d3e4f5a6b",
+    "fixed in commit 3f786850e387550fdab836ed7e6dc881de23001b, see also "
+    "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3",
+    "![img](data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhf"
+    "DwAChwGA60e6kgAAAABJRU5ErkJggg==)",
     "model_slug: gpt-4o-2024-08-06, claude-3-5-sonnet-20241022, text-davinci-002-render-sha",
     "created 1700000000.123 updated 1715284733123 (epoch ms)",
     "Install numpy==1.26.4 and torch 2.3.1+cu121; set max_tokens=512 and temperature=0.7",
@@ -174,7 +201,9 @@ def test_invisible_characters_are_stripped_and_counted():
 
 
 def test_scan_counts_kinds_and_find_secrets_reports_them():
-    text = f"{FIXED_PREFIX_SECRETS['github-classic']} and jane@example.com and again jane@example.com"
+    text = (
+        f"{FIXED_PREFIX_SECRETS['github-classic']} and jane@example.com and again jane@example.com"
+    )
     result = scan(text, pii=("email",))
     assert result.text == "[REDACTED:github-token] and [REDACTED:email] and again [REDACTED:email]"
     assert dict(result.counts) == {"github-token": 1, "email": 2}
@@ -212,15 +241,54 @@ def test_redaction_is_offline(monkeypatch):
 
 _fragments = st.sampled_from(
     [
-        *FIXED_PREFIX_SECRETS.values(), "AKIA", "ghp_", "sk-", "password", " is ", "=", ":", "\n",
-        " ", "@", "example.com", "jane", "4111", "1111", "-", "://", "user", "pass", "[REDACTED:x]",
-        "\u200b", "\U000e0041", "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----",
-        "415", "555", "0132", "+1", "(", ")", '"', "my", "PIN", "token", "Bearer ", "eyJ", ".",
+        *FIXED_PREFIX_SECRETS.values(),
+        "AKIA",
+        "ghp_",
+        "sk-",
+        "password",
+        " is ",
+        "=",
+        ":",
+        "\n",
+        " ",
+        "@",
+        "example.com",
+        "jane",
+        "4111",
+        "1111",
+        "-",
+        "://",
+        "user",
+        "pass",
+        "[REDACTED:x]",
+        "\u200b",
+        "\U000e0041",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "-----END RSA PRIVATE KEY-----",
+        "415",
+        "555",
+        "0132",
+        "+1",
+        "(",
+        ")",
+        '"',
+        "my",
+        "PIN",
+        "token",
+        "Bearer ",
+        "eyJ",
+        ".",
     ]
 )
 
 
-@settings(max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(st.lists(st.one_of(_fragments, st.text(max_size=12)), max_size=14).map("".join))
 @example("password: [REDACTED:password]\nhunter22")
 @example("ghp_" + ALNUM36[:18] + "\n" + ALNUM36[18:] + "AKIA" + "\n" + "IOSFODNN7EXAMPLE")
@@ -228,3 +296,109 @@ def test_redact_is_idempotent(text):
     once = redact(text)
     assert redact(once) == once
     assert find_secrets(once) == []
+
+
+def test_feedback_text_is_stored_redacted(tmp_path):
+    """Feedback and pair texts reach the model as stored (no redacted column): stored redacted."""
+    import io
+    import zipfile
+
+    from pxprofile.ingest import ingest_path
+    from pxprofile.store import open_db
+
+    conv = {
+        "id": "c1",
+        "title": "t",
+        "current_node": "a",
+        "mapping": {
+            "a": {
+                "id": "a",
+                "parent": None,
+                "children": [],
+                "message": {
+                    "id": "a",
+                    "author": {"role": "assistant"},
+                    "content": {"content_type": "text", "parts": ["hello"]},
+                },
+            }
+        },
+    }
+    feedback = [
+        {
+            "id": "f1",
+            "conversation_id": "c1",
+            "message_id": "a",
+            "rating": "thumbsDown",
+            "content": json.dumps({"text": "wrong, my key is AKIAIOSFODNN7EXAMPLE"}),
+        }
+    ]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("conversations.json", json.dumps([conv]))
+        z.writestr("message_feedback.json", json.dumps(feedback))
+    path = tmp_path / "export.zip"
+    path.write_bytes(buf.getvalue())
+    db = open_db(tmp_path / "px.db")
+    summary = ingest_path(db, path)
+    assert summary.feedback == 1
+    [row] = db.query("select text from feedback")
+    assert row["text"] == "wrong, my key is [REDACTED:aws-access-key]"
+
+
+def test_cli_ingest_redact_storage_keeps_no_original(tmp_path, runner, env_setup):
+    import sqlite3
+
+    from pxprofile.cli import app
+
+    key = "AKIAIOSFODNN7EXAMPLE"
+    text = f"I prefer short answers. My key is {key}\u200b\u202e\U000e0041"
+    conv = {
+        "id": "c1",
+        "title": "t",
+        "current_node": "a",
+        "mapping": {
+            "a": {
+                "id": "a",
+                "parent": None,
+                "children": [],
+                "message": {
+                    "id": "a",
+                    "author": {"role": "user"},
+                    "content": {"content_type": "text", "parts": [text]},
+                },
+            }
+        },
+    }
+    path = tmp_path / "chat.json"
+    path.write_text(json.dumps([conv]))
+    r = runner.invoke(app, ["ingest", str(path), "--no-update"])
+    assert r.exit_code == 0
+    assert r.stderr == (
+        "Ingested chat.json (chatgpt): 1 conversation, 1 message added, 0 skipped, 0 pairs; "
+        "secrets or personal data redacted in 1 message; 3 invisible characters stripped.\n"
+    )
+    db_path = env_setup / "pxprofile.db"
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("select text, redacted from messages").fetchone() == (
+        text,
+        "I prefer short answers. My key is [REDACTED:aws-access-key]",
+    )
+    conn.close()
+    # again with --redact-storage: the stored original is replaced, in the rows and the index
+    r = runner.invoke(app, ["ingest", str(path), "--no-update", "--redact-storage"])
+    assert r.exit_code == 0
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("select text, redacted from messages").fetchone() == (
+        "I prefer short answers. My key is [REDACTED:aws-access-key]",
+        None,
+    )
+    assert (
+        conn.execute(
+            "select count(*) from messages_fts where messages_fts match ?", [key]
+        ).fetchone()[0]
+        == 0
+    )
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    raw = db_path.read_bytes()
+    assert key.encode() not in raw and key.lower().encode() not in raw

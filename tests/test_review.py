@@ -11,7 +11,7 @@ from prompt_toolkit.output import DummyOutput
 from prompt_toolkit.output.plain_text import PlainTextOutput
 
 from pxprofile import profile as P
-from pxprofile.cli.review import can_review, describe, review_changes
+from pxprofile.cli.review import can_review, describe, make_review, review_changes
 from pxprofile.profile import Change, Line, apply_changes, current_lines
 from pxprofile.store import open_db
 
@@ -84,13 +84,8 @@ def test_review_through_apply_changes_writes_exactly_the_accepted_result(env_set
     buf = io.StringIO()
     with create_pipe_input() as inp:
         inp.send_text("y\nn\ny\n")
-        result = apply_changes(
-            db,
-            changes,
-            review=lambda c, d: review_changes(
-                c, d, lines=lines, input=inp, output=PlainTextOutput(buf)
-            ),
-        )
+        reviewer = make_review(input=inp, output=PlainTextOutput(buf))
+        result = apply_changes(db, changes, review=reviewer)
     data = P.profile_file().read_bytes()
     assert result.sha256 == hashlib.sha256(data).hexdigest()
     assert b"- Likes cool jazz\n" in data and b"- Emojis\n" in data

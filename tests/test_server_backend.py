@@ -1,4 +1,4 @@
-"""The OpenAI-compatible backend, for real, against `python -m llama_cpp.server` serving the test model.
+"""The OpenAI-compatible backend, for real, against `python -m llama_cpp.server` and the test model.
 
 llama_cpp.server needs the server extras (fastapi, uvicorn, sse-starlette, starlette-context,
 pydantic-settings), which are in pxprofile's dev extra.
@@ -38,7 +38,7 @@ def server(tmp_path_factory):
     log = open(tmp_path_factory.mktemp("server") / "server.log", "w+")
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_path("gemma3-270m")),
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "2"],
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "1"],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/v1"
@@ -69,17 +69,18 @@ def engine(server):
 
 def test_schema_constrained_completion_over_http(engine):
     assert isinstance(engine, OpenAIEngine)
-    c = engine.complete("Reply in JSON.", [Segment("User: hey, what's up? keep it chill")], schema=SCHEMA,
-                        max_tokens=16)  # fmt: skip
+    user = [Segment("User: hey, what's up? keep it chill")]
+    c = engine.complete("Reply in JSON.", user, schema=SCHEMA, max_tokens=16)
     assert c.data in ({"tone": "formal"}, {"tone": "casual"})
     assert c.prompt_tokens > 0 and c.completion_tokens > 0
-    # llama-cpp-python's server refuses response_format json_schema; the engine fell back and remembers
+    # llama-cpp-python's server refuses response_format json_schema: the engine fell back (and
+    # remembers)
     assert engine._schema_style == "json_object"
 
 
 def test_untrusted_special_tokens_are_neutralized_over_http(engine):
-    # The server tokenizes the rendered prompt with special tokens on: a raw "<start_of_turn>" is one
-    # control token there. Neutralized (untrusted), the same text costs several plain-text tokens.
+    # The server tokenizes the rendered prompt with special tokens on: a raw "<start_of_turn>" is
+    # one control token there. Neutralized (untrusted), the same text is several plain tokens.
     text = "<start_of_turn>" * 4
     raw = engine.complete("s", [Segment(text, trusted=True)], max_tokens=1)
     safe = engine.complete("s", [Segment(text, trusted=False)], max_tokens=1)
@@ -101,7 +102,9 @@ def test_unreachable_server_is_a_model_error():
     port = _free_port()
     e = load_engine("gemma3-270m", backend="openai", base_url=f"http://127.0.0.1:{port}")
     assert e.url == f"http://127.0.0.1:{port}/v1/chat/completions"
-    with pytest.raises(ModelError, match=rf"Cannot reach the model server at http://127.0.0.1:{port} .*--base-url"):
+    with pytest.raises(
+        ModelError, match=rf"Cannot reach the model server at http://127.0.0.1:{port} .*--base-url"
+    ):
         e.complete("s", [Segment("hi")], max_tokens=1)
 
 

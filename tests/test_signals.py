@@ -263,3 +263,24 @@ def test_labels_are_sequential():
     labels = signals.label(es)
     assert list(labels) == ["E1", "E2", "E3"]
     assert labels["E2"].text == "b" and es[2].label == "E3"
+
+
+def test_comparison_pairs_without_stored_messages_use_their_own_texts(tmp_path):
+    db = _db(tmp_path)
+    _pair(
+        db,
+        "p9",
+        None,
+        None,
+        None,
+        origin="comparison",
+        prompt_text="Explain DNS",
+        chosen_text="DNS maps names to addresses.",
+        rejected_text="DNS is a vast topic...",
+    )
+    [e] = signals.collect(db).evidence
+    assert e.text == (
+        "The user asked: Explain DNS\nReply the user picked: «DNS maps names to addresses.»\n"
+        "Reply the user rejected: «DNS is a vast topic...»"
+    )
+    assert e.message_ids == () and e.signal_ids == ("pair:p9",)

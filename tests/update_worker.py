@@ -15,12 +15,21 @@ from pxprofile import infer
 
 def _answer(rnd: random.Random):
     def answer(system, segments, schema):
-        labels = schema["properties"]["operations"]["items"]["properties"]["evidence"]["items"]["enum"]
+        labels = schema["properties"]["operations"]["items"]["properties"]["evidence"]["items"][
+            "enum"
+        ]
         ops = []
         for label in labels[:3]:
-            words = " ".join("%06x" % rnd.getrandbits(24) for _ in range(rnd.randint(1, 6)))
-            ops.append({"op": "add", "section": rnd.choice(["Communication style", "Interests"]),
-                        "line": 0, "text": f"Likes topic {words}", "evidence": [label]})
+            words = " ".join(f"{rnd.getrandbits(24):06x}" for _ in range(rnd.randint(1, 6)))
+            ops.append(
+                {
+                    "op": "add",
+                    "section": rnd.choice(["Communication style", "Interests"]),
+                    "line": 0,
+                    "text": f"Likes topic {words}",
+                    "evidence": [label],
+                }
+            )
         return {"operations": ops}
 
     return answer
@@ -40,5 +49,9 @@ def run(db, seed: int, *, once: bool = False) -> str:
         if once:
             return result.status
         i += 1
-        add_conversation(db, f"w{seed}-{i}", [("user", f"I prefer examples about item {seed} {i}.")],
-                         start=f"2026-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}Z")
+        add_conversation(
+            db,
+            f"w{seed}-{i}",
+            [("user", f"I prefer examples about item {seed} {i}.")],
+            start=f"2026-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}Z",
+        )

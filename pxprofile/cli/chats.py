@@ -28,7 +28,9 @@ def _emit_rows(rows: list[dict], json_: bool, nl: bool) -> bool:
 
 @chats_app.command("list")
 def list_(
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many, newest first (0: all).")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="How many, newest first (0: all).")
+    ] = 50,
     format: Annotated[str | None, typer.Option("--format", help="Only this source format.")] = None,
     json_: JsonOption = False,
     nl: NlOption = False,
@@ -67,7 +69,9 @@ def show(
         print_json(conv)
         return
     typer.echo(f"# {conv['title'] or '(untitled)'}")
-    typer.echo(f"{conv['id']} · {conv['format']} · {(conv['created_at'] or '')[:16].replace('T', ' ')}")
+    typer.echo(
+        f"{conv['id']} · {conv['format']} · {(conv['created_at'] or '')[:16].replace('T', ' ')}"
+    )
     for m in conv["messages"]:
         marks = []
         if not m["on_active_path"]:

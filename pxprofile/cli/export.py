@@ -94,10 +94,6 @@ def export(
         raise typer.BadParameter(
             "--json goes with --for openai or chatgpt (or use --for json)", param_hint="--json"
         )
-    if max_chars is not None and max_tokens is not None:
-        raise typer.BadParameter(
-            "give --max-chars or --max-tokens, not both", param_hint="--max-tokens"
-        )
     if source is not None and from_file is not None:
         raise typer.BadParameter("give a SOURCE file or --from, not both", param_hint="--from")
 

@@ -17,7 +17,9 @@ BIG_INPUT = 20 * 1024**2  # show a progress bar above this size (when stderr is 
 def ingest(
     files: Annotated[
         list[str] | None,
-        typer.Argument(help="Export files (zip, JSON, JSONL, llm logs.db, transcript); '-' reads stdin."),
+        typer.Argument(
+            help="Export files (zip, JSON, JSONL, llm logs.db, transcript); '-' reads stdin."
+        ),
     ] = None,
     format: Annotated[
         str | None,
@@ -31,11 +33,17 @@ def ingest(
     no_update: Annotated[
         bool, typer.Option("--no-update", help="Do not update the profile after ingesting.")
     ] = False,
-    model: Annotated[str | None, typer.Option("--model", help="Model for the profile update.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")] = False,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model for the profile update.")
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")
+    ] = False,
     redact_storage: Annotated[
         bool,
-        typer.Option("--redact-storage", help="Keep only redacted text in the database (no originals)."),
+        typer.Option(
+            "--redact-storage", help="Keep only redacted text in the database (no originals)."
+        ),
     ] = False,
     db: DbOption = None,
 ) -> None:
@@ -54,7 +62,9 @@ def ingest(
         raise typer.BadParameter(str(e), param_hint="--format") from None
     if not files:
         if sys.stdin.isatty():
-            raise typer.BadParameter("give one or more export files, or '-' to read stdin", param_hint="FILES")
+            raise typer.BadParameter(
+                "give one or more export files, or '-' to read stdin", param_hint="FILES"
+            )
         files = ["-"]
     database = open_db(db)
     err = stderr_console()
@@ -63,8 +73,9 @@ def ingest(
     for name in files:
         try:
             with _progress(name, quiet or json_, err) as progress:
-                summary = ingest_path(database, name, format=format, progress=progress,
-                                      redact_storage=redact_storage)
+                summary = ingest_path(
+                    database, name, format=format, progress=progress, redact_storage=redact_storage
+                )
         except PxprofileError as e:
             if len(files) == 1:
                 raise
@@ -79,11 +90,22 @@ def ingest(
         for k in ("conversations", "messages", "added", "skipped", "pairs", "feedback")
     }
     if json_:
-        print_json({**total, "errors": [e for s in summaries for e in s.errors], "files": [s.to_dict() for s in summaries]})
+        print_json(
+            {
+                **total,
+                "errors": [e for s in summaries for e in s.errors],
+                "files": [s.to_dict() for s in summaries],
+            }
+        )
     elif len(files) > 1 and not quiet:
+        conversations, added, pairs = (
+            _plural(total["conversations"], "conversation"),
+            _plural(total["added"], "message"),
+            _plural(total["pairs"], "pair"),
+        )
         err.print(
-            f"Total: {len(summaries)} of {len(files)} files, {total['conversations']} conversations, "
-            f"{total['added']} messages added, {total['skipped']} skipped, {total['pairs']} pairs.",
+            f"Total: {len(summaries)} of {len(files)} files, {conversations}, {added} added, "
+            f"{total['skipped']} skipped, {pairs}.",
             markup=False,
             soft_wrap=True,
         )
@@ -91,6 +113,10 @@ def ingest(
         _after_ingest(database, quiet=quiet or json_, model=model, err=err)
     if failed:
         raise typer.Exit(1)
+
+
+def _plural(k: int, word: str) -> str:
+    return f"{k} {word}{'' if k == 1 else 's'}"
 
 
 def _after_ingest(database, *, quiet: bool, model: str | None, err) -> None:

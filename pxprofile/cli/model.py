@@ -16,6 +16,9 @@ model_app = typer.Typer(
 app.add_typer(model_app, name="model")
 
 NameArg = Annotated[str, typer.Argument(help="Model name (see `pxprofile model list`).")]
+OptionalName = Annotated[
+    str | None, typer.Argument(help="Model name (default: the selected model).")
+]
 
 
 @model_app.command("list")
@@ -26,8 +29,8 @@ def list_(
     """List known models: downloaded or available, size, path."""
     import json
 
-    from .. import models
-    from ..engine import resolve_model_name
+    from pxprofile import models
+    from pxprofile.engine import resolve_model_name
 
     default = resolve_model_name(None) or models.registry_default()
     rows = [models.describe(s, default=default) for s in models.all_models().values()]
@@ -46,7 +49,9 @@ def list_(
         table.add_column(col, no_wrap=True)
     table.add_column("PATH / SOURCE", overflow="fold")
     for r in rows:
-        where = r["path"] or (f"{r['repo']}/{r['file']}" if r["repo"] else f"pip package {r['package']}")
+        where = r["path"] or (
+            f"{r['repo']}/{r['file']}" if r["repo"] else f"pip package {r['package']}"
+        )
         table.add_row(
             "*" if r["default"] else "",
             r["name"],
@@ -66,7 +71,7 @@ def pull(
     """Download a model into the Hugging Face cache (resumes; reuses a cached file)."""
     import sys
 
-    from .. import models
+    from pxprofile import models
 
     spec = models.get_model(name)
     if spec.kind == "hf" and not quiet:
@@ -81,18 +86,24 @@ def pull(
 def add(
     name: NameArg,
     path: Annotated[Path | None, typer.Option("--path", help="A local .gguf file.")] = None,
-    repo: Annotated[str | None, typer.Option("--repo", help="Hugging Face repository (OWNER/NAME).")] = None,
+    repo: Annotated[
+        str | None, typer.Option("--repo", help="Hugging Face repository (OWNER/NAME).")
+    ] = None,
     file: Annotated[str | None, typer.Option("--file", help="GGUF file name in --repo.")] = None,
     prompt_style: Annotated[
-        str, typer.Option("--prompt-style", help="Prompt format the model expects: default or alignxplore.")
+        str,
+        typer.Option(
+            "--prompt-style", help="Prompt format the model expects: default or alignxplore."
+        ),
     ] = "default",
     context_length: Annotated[
-        int | None, typer.Option("--context-length", help="Context window in tokens (default: from the file).")
+        int | None,
+        typer.Option("--context-length", help="Context window in tokens (default: from the file)."),
     ] = None,
     note: Annotated[str, typer.Option("--note", help="A note shown by `model list`.")] = "",
 ) -> None:
     """Add your own model: a local GGUF (--path) or a Hugging Face repo and file."""
-    from .. import models
+    from pxprofile import models
 
     spec = models.add_model(
         name, path=path, repo=repo, file=file, prompt_style=prompt_style,
@@ -105,11 +116,14 @@ def add(
 @model_app.command()
 def use(name: NameArg) -> None:
     """Make NAME the default model."""
-    from .. import models
+    from pxprofile import models
 
     spec = models.set_default(name)
     msg = f"Default model: {name}."
-    if models.status(spec) not in ("downloaded", "installed"):
+    state = models.status(spec)
+    if state == "missing":
+        msg += f" Its file {spec.path} is missing."
+    elif state not in ("downloaded", "installed"):
         msg += f" Run `pxprofile model pull {name}` before using it."
     typer.echo(msg, err=True)
 
@@ -117,17 +131,16 @@ def use(name: NameArg) -> None:
 @model_app.command("rm")
 def rm(name: NameArg) -> None:
     """Remove a model you added, or delete a pulled model's file from the cache."""
-    from .. import models
+    from pxprofile import models
 
     typer.echo(models.remove_model(name), err=True)
 
 
 @model_app.command()
-def info(name: Annotated[str | None, typer.Argument(help="Model name (default: the selected model).")] = None,
-         json_: JsonOption = False) -> None:  # fmt: skip
+def info(name: OptionalName = None, json_: JsonOption = False) -> None:
     """Show a model's GGUF metadata and whether llama.cpp can offload it to a GPU."""
-    from .. import models
-    from ..engine import default_gpu_layers, gpu_offload_supported, resolve_model_name
+    from pxprofile import models
+    from pxprofile.engine import default_gpu_layers, gpu_offload_supported, resolve_model_name
 
     name = resolve_model_name(name) or models.registry_default()
     spec = models.get_model(name)
@@ -157,7 +170,8 @@ def info(name: Annotated[str | None, typer.Argument(help="Model name (default: t
             "GPU offload",
             "supported: all layers by default (--gpu-layers to change)"
             if gpu
-            else "not supported by this llama.cpp build: CPU only (reinstall with CUDA or Metal, see README)",
+            else "not supported by this llama.cpp build: CPU only "
+            "(reinstall with CUDA or Metal, see README)",
         ),
     ]
     for key, value in lines:
@@ -165,10 +179,10 @@ def info(name: Annotated[str | None, typer.Argument(help="Model name (default: t
 
 
 @model_app.command("path")
-def path_(name: Annotated[str | None, typer.Argument(help="Model name (default: the selected model).")] = None) -> None:
+def path_(name: OptionalName = None) -> None:
     """Print the local path of a model's GGUF file."""
-    from .. import models
-    from ..engine import resolve_model_name
+    from pxprofile import models
+    from pxprofile.engine import resolve_model_name
 
     name = resolve_model_name(name) or models.registry_default()
     typer.echo(str(models.resolve_path(name)))

@@ -170,18 +170,43 @@ def history(
     profile: ProfileOption = None,
     db: DbOption = None,
     json_: JsonOption = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List the lines each version added and removed.")
+    ] = False,
 ) -> None:
     """List the versions of the profile: every update, edit and revert."""
     from pxprofile import profile as prof
+    from pxprofile.errors import ProfileError
 
     database = _db(db)
-    prof.sync(database, profile)
-    rows = prof.history(database, profile)
+    try:
+        prof.sync(database, profile)
+    except ProfileError as e:  # history stays readable while the file is broken
+        _say(f"Warning: {e}")
+    rows = prof.history(database, profile, details=json_ or verbose)
     if json_:
         print_json(rows)
         return
     if not rows:
         _no_profile()
+    if verbose:
+        for r in rows:
+            when = r["created_at"].replace("T", " ")[:16]
+            typer.echo(f"Version {r['version']}  {when}  {r['kind']}  ({r['note']})")
+            for a in r["added"]:
+                n = len(a["evidence"])
+                support = f", {n} message{'s' if n != 1 else ''}" if n else ""
+                who = "you" if a["author"] == "user" else "pxprofile"
+                typer.echo(f'  + "{a["text"]}" [{a["section"]}] by {who}{support}')
+            for d in r["removed"]:
+                if d["superseded_by"]:
+                    how = f'replaced by "{d["superseded_by"]}"'
+                else:
+                    how = "deleted by you" if d["status"] == "deleted" else "retired"
+                n = len(d["evidence"])
+                why = f" ({n} message{'s' if n != 1 else ''})" if n else ""
+                typer.echo(f'  - "{d["text"]}" [{d["section"]}] {how}{why}')
+        return
     from rich.console import Console
     from rich.table import Table
 

@@ -9,8 +9,9 @@ CONTRACT (the update command wires it):
         show the text a revise/retire replaces. ``input``/``output`` are prompt-toolkit
         Input/Output objects (tests pass create_pipe_input() and DummyOutput()).
         Ctrl-C / Ctrl-D raise KeyboardInterrupt: the update stops and nothing is written.
-    make_review(lines=None) -> ReviewFn
-        review_changes bound to ``lines``, to pass as apply_changes(..., review=...).
+    make_review(lines=None, *, input=None, output=None) -> ReviewFn
+        review_changes to pass as apply_changes(..., review=...); apply_changes fills in the
+        current lines (its ``lines`` attribute) so revisions show the text they replace.
 
 Defines no command; it lives in cli/ because it is the only user of prompt-toolkit.
 """
@@ -107,8 +108,17 @@ def review_changes(changes, diff: str, *, lines=None, input=None, output=None) -
     return decisions
 
 
-def make_review(lines=None):
-    def review(changes, diff):
-        return review_changes(changes, diff, lines=lines)
+class _Review:
+    """review_changes as apply_changes' ``review``; apply_changes sets ``lines`` before calling."""
 
-    return review
+    def __init__(self, lines=None, input=None, output=None):
+        self.lines = lines
+        self.input = input
+        self.output = output
+
+    def __call__(self, changes, diff):
+        return review_changes(changes, diff, lines=self.lines, input=self.input, output=self.output)
+
+
+def make_review(lines=None, *, input=None, output=None):
+    return _Review(lines, input, output)

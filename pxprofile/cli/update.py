@@ -170,18 +170,9 @@ def _review_fn():
             "--review needs a terminal to ask on. Use --dry-run to see the changes instead."
         )
 
-    def review(changes, diff):
-        from prompt_toolkit.shortcuts import confirm
+    from pxprofile.cli.review import make_review  # y/n/all/reject-rest per change (issue 5)
 
-        console = stderr_console()
-        console.print(diff, markup=False, soft_wrap=True)
-        answers = []
-        for c in changes:
-            what = f"{c.action} [{c.section}] {c.text}".rstrip()
-            answers.append(bool(confirm(f"Apply: {what}?")))
-        return answers
-
-    return review
+    return make_review()
 
 
 def after_ingest(db, *, quiet: bool = False, model: str | None = None) -> None:

@@ -9,4 +9,14 @@ from __future__ import annotations
 from .common import LIMITS, Conversation, Feedback, Limits, Message, Pair, Skipped
 from .detect import FORMATS, open_input
 
-__all__ = ["FORMATS", "LIMITS", "Conversation", "Feedback", "Limits", "Message", "Pair", "Skipped", "open_input"]
+__all__ = [
+    "FORMATS",
+    "LIMITS",
+    "Conversation",
+    "Feedback",
+    "Limits",
+    "Message",
+    "Pair",
+    "Skipped",
+    "open_input",
+]

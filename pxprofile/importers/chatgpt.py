@@ -48,8 +48,10 @@ KNOWN_ROLES = {"user", "assistant", "system", "tool"}
 
 
 def matches(first: Any) -> bool:
-    return isinstance(first, dict) and isinstance(first.get("mapping"), dict) and (
-        "current_node" in first or isinstance(first.get("create_time"), (int, float))
+    return (
+        isinstance(first, dict)
+        and isinstance(first.get("mapping"), dict)
+        and ("current_node" in first or isinstance(first.get("create_time"), (int, float)))
     )
 
 
@@ -82,7 +84,9 @@ def _conv_id(conv: dict) -> str:
     cid = conv.get("conversation_id") or conv.get("id")
     if isinstance(cid, str) and cid:
         return cid
-    return "h" + content_hash(conv.get("title"), conv.get("create_time"), sorted(conv.get("mapping") or {}))
+    return "h" + content_hash(
+        conv.get("title"), conv.get("create_time"), sorted(conv.get("mapping") or {})
+    )
 
 
 def parse_conversation(conv: dict) -> Conversation:
@@ -97,9 +101,13 @@ def parse_conversation(conv: dict) -> Conversation:
         parent = node.get("parent")
         # message-less nodes (the root) are not stored: re-parent through them
         seen = set()
-        while parent is not None and parent in mapping and not (mapping[parent] or {}).get("message"):
+        while (
+            parent is not None and parent in mapping and not (mapping[parent] or {}).get("message")
+        ):
             if parent in seen:
-                raise CorruptConversation("the message tree has a cycle (a node is its own ancestor)")
+                raise CorruptConversation(
+                    "the message tree has a cycle (a node is its own ancestor)"
+                )
             seen.add(parent)
             parent = (mapping[parent] or {}).get("parent")
         if not isinstance(msg, dict):
@@ -136,7 +144,13 @@ def _skip_empty_to_message(mapping: dict, leaf: Any) -> str | None:
 def _conv_meta(conv: dict) -> dict | None:
     meta = {
         k: conv[k]
-        for k in ("default_model_slug", "gizmo_id", "is_archived", "is_do_not_remember", "memory_scope")
+        for k in (
+            "default_model_slug",
+            "gizmo_id",
+            "is_archived",
+            "is_do_not_remember",
+            "memory_scope",
+        )
         if conv.get(k) is not None
     }
     return meta or None
@@ -176,7 +190,9 @@ def _message(key: str, msg: dict, parent: str | None) -> Message:
     if msg.get("channel"):
         meta["channel"] = msg["channel"]
     if metadata.get("attachments"):
-        meta["attachments"] = [a.get("name") for a in metadata["attachments"] if isinstance(a, dict)]
+        meta["attachments"] = [
+            a.get("name") for a in metadata["attachments"] if isinstance(a, dict)
+        ]
     return Message(
         id=key,
         role=role,
@@ -203,11 +219,17 @@ def text_of(content: dict) -> str:
                 out += [s for s in (t.get("summary"), t.get("content")) if isinstance(s, str) and s]
         return "\n\n".join(out)
     if ctype == "user_editable_context":
-        return "\n\n".join(s for s in (content.get("user_profile"), content.get("user_instructions")) if s)
+        return "\n\n".join(
+            s for s in (content.get("user_profile"), content.get("user_instructions")) if s
+        )
     if ctype in ("tether_quote", "sonic_webpage"):
-        return "\n\n".join(s for s in (content.get("title"), content.get("text")) if isinstance(s, str) and s)
+        return "\n\n".join(
+            s for s in (content.get("title"), content.get("text")) if isinstance(s, str) and s
+        )
     if ctype == "system_error":
-        return ": ".join(s for s in (content.get("name"), content.get("text")) if isinstance(s, str) and s)
+        return ": ".join(
+            s for s in (content.get("name"), content.get("text")) if isinstance(s, str) and s
+        )
     parts = content.get("parts")
     if isinstance(parts, list):
         return "\n".join(t for t in (_part_text(p) for p in parts) if t)
@@ -287,7 +309,9 @@ def feedback_records(items: Iterable[Any]) -> Iterator[Record]:
         rating = RATINGS.get(str(row.get("rating", "")).lower())
         msg = norm_id(row.get("message_id") or row.get("id"))
         if rating is None or msg is None:
-            yield Skipped(f"feedback #{i + 1}", f"unknown rating {row.get('rating')!r} or no message id")
+            yield Skipped(
+                f"feedback #{i + 1}", f"unknown rating {row.get('rating')!r} or no message id"
+            )
             continue
         text = None
         body = row.get("content")
@@ -309,8 +333,11 @@ def feedback_records(items: Iterable[Any]) -> Iterator[Record]:
 
 
 def is_comparison(first: Any) -> bool:
-    return isinstance(first, dict) and isinstance(first.get("input"), dict) and "output" in first and (
-        "prompt_convo" in first["input"]
+    return (
+        isinstance(first, dict)
+        and isinstance(first.get("input"), dict)
+        and "output" in first
+        and ("prompt_convo" in first["input"])
     )
 
 

@@ -56,13 +56,18 @@ def records(items: Iterable[Any]) -> Iterator[Record]:
 
 def parse_conversation(conv: dict) -> Conversation:
     raw = [m for m in conv["chat_messages"] if isinstance(m, dict)]
-    cid = conv.get("uuid") or conv.get("conversation_uuid") or "h" + content_hash(
-        conv.get("name"), conv.get("created_at"), [m.get("text") for m in raw[:3]]
+    cid = (
+        conv.get("uuid")
+        or conv.get("conversation_uuid")
+        or "h"
+        + content_hash(conv.get("name"), conv.get("created_at"), [m.get("text") for m in raw[:3]])
     )
     messages: list[Message] = []
     prev: str | None = None
     for idx, m in enumerate(raw):
-        mid = m.get("uuid") or f"i{idx}-" + content_hash(m.get("sender"), m.get("text"), m.get("created_at"))
+        mid = m.get("uuid") or f"i{idx}-" + content_hash(
+            m.get("sender"), m.get("text"), m.get("created_at")
+        )
         if "parent_message_uuid" in m:
             parent = m["parent_message_uuid"]
             parent = None if parent in (None, "", ROOT) else parent
@@ -121,7 +126,11 @@ def _message(mid: str, m: dict, parent: str | None) -> list[Message]:
         text = flat
     text = text.strip() if role == "assistant" else text
     meta = None
-    names = [a.get("file_name") for a in (m.get("attachments") or []) + (m.get("files") or []) if isinstance(a, dict)]
+    names = [
+        a.get("file_name")
+        for a in (m.get("attachments") or []) + (m.get("files") or [])
+        if isinstance(a, dict)
+    ]
     if any(names):
         meta = {"files": [n for n in names if n]}
     out.append(

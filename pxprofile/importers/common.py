@@ -19,7 +19,6 @@ from typing import Any, BinaryIO
 
 from ..errors import FormatError, TooLargeError
 
-
 # -- limits ------------------------------------------------------------------------------------
 
 
@@ -171,14 +170,16 @@ def to_utc(value: Any) -> str | None:
 
 
 def _iso(dt: datetime) -> str:
-    # one fixed width, so stored times sort correctly as text
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # one fixed width (always microseconds), so stored times sort correctly as text
+    return dt.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def raw_time(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else json.dumps(value)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(value)
 
 
 # -- streaming JSON ----------------------------------------------------------------------------
@@ -351,7 +352,9 @@ class JsonReader:
 ASSISTANT_SIDE = ("assistant", "tool")
 
 
-def link_tree(messages: list[Message], leaf: str | None, *, limits: Limits | None = None) -> str | None:
+def link_tree(
+    messages: list[Message], leaf: str | None, *, limits: Limits | None = None
+) -> str | None:
     """Validate a message tree, set seq (depth) and on_active_path; return the leaf used.
 
     Raises CorruptConversation for cycles and oversize trees. A dangling parent makes its node
@@ -359,7 +362,9 @@ def link_tree(messages: list[Message], leaf: str | None, *, limits: Limits | Non
     """
     limits = limits or LIMITS
     if len(messages) > limits.max_nodes:
-        raise CorruptConversation(f"{len(messages)} messages, more than the limit of {limits.max_nodes}")
+        raise CorruptConversation(
+            f"{len(messages)} messages, more than the limit of {limits.max_nodes}"
+        )
     by_id: dict[str, Message] = {}
     for m in messages:
         if m.id in by_id:

@@ -58,7 +58,9 @@ def open_input(
         if not path.exists():
             raise InputError(f"{name}: no such file. Check the path.")
         if path.is_dir():
-            raise InputError(f"{name}: is a directory. Pass the export file (or the zip) inside it.")
+            raise InputError(
+                f"{name}: is a directory. Pass the export file (or the zip) inside it."
+            )
         size = path.stat().st_size
         if size > limits.max_file_bytes:
             raise TooLargeError(
@@ -68,7 +70,9 @@ def open_input(
         try:
             f = open(path, "rb")
         except OSError as e:
-            raise InputError(f"{name}: cannot read ({e.strerror}). Check the file's permissions.") from None
+            raise InputError(
+                f"{name}: cannot read ({e.strerror}). Check the file's permissions."
+            ) from None
         head = f.read(16)
         f.seek(0)
         if head.startswith((ZIP_MAGIC, EMPTY_ZIP_MAGIC)) and format in (None, *FORMATS):
@@ -77,7 +81,9 @@ def open_input(
         if head.startswith(SQLITE_MAGIC):
             f.close()
             if format not in (None, "llm"):
-                raise FormatError(f"{name}: a SQLite database, not {format}. Use --format llm or leave it out.")
+                raise FormatError(
+                    f"{name}: a SQLite database, not {format}. Use --format llm or leave it out."
+                )
             if not llm.matches(llm.tables(path)):
                 raise FormatError(
                     f"{name}: a SQLite database, but not an llm logs.db. Pass llm's logs.db (see `llm logs path`)."
@@ -87,7 +93,9 @@ def open_input(
     assert stream is not None
     head = stream.read(16)
     if head.startswith((ZIP_MAGIC, SQLITE_MAGIC)):
-        raise InputError(f"{name}: zip archives and databases cannot be read from stdin. Pass the file's path.")
+        raise InputError(
+            f"{name}: zip archives and databases cannot be read from stdin. Pass the file's path."
+        )
     return _open_stream(_Prefixed(head, stream), name, format, progress, limits, None, close=False)
 
 
@@ -153,7 +161,9 @@ def json_records(reader: JsonReader, name: str, fmt: str | None) -> tuple[str, I
                 break
         if not head or head[-1] is None:
             reader.finish()
-            raise FormatError(f"{name}: an empty list, with no conversations to import. Pass a non-empty export.")
+            raise FormatError(
+                f"{name}: an empty list, with no conversations to import. Pass a non-empty export."
+            )
         first = head[-1]
         fmt = fmt or _detect_element(first, name)
         return fmt, _finishing(_dispatch(fmt, first, chain(head, it), name), reader)
@@ -164,7 +174,9 @@ def json_records(reader: JsonReader, name: str, fmt: str | None) -> tuple[str, I
             return fmt, _finishing(_dispatch(fmt, first, _unwrap(fmt, first), name), reader)
         # JSON Lines (or concatenated JSON values)
         fmt = fmt or _detect_element(first, name)
-        return fmt, _finishing(_dispatch(fmt, first, chain([first], reader.iter_values()), name), reader)
+        return fmt, _finishing(
+            _dispatch(fmt, first, chain([first], reader.iter_values()), name), reader
+        )
     if fmt is not None and fmt != "text":
         reader.value()  # raises the JSON error for the forced format
     return "text", _text_records(reader, name, fmt)
@@ -178,7 +190,9 @@ def _finishing(records: Iterator[Record], reader: JsonReader) -> Iterator[Record
 def _text_records(reader: JsonReader, name: str, fmt: str | None) -> Iterator[Record]:
     while reader._fill():
         if len(reader.buf) > MAX_TEXT_CHARS:
-            raise TooLargeError(f"{name}: a text transcript over {MAX_TEXT_CHARS // 1024**2} MB. Split it.")
+            raise TooLargeError(
+                f"{name}: a text transcript over {MAX_TEXT_CHARS // 1024**2} MB. Split it."
+            )
     body = reader.buf[reader.pos :]
     if not body.strip():
         raise FormatError(f"{name}: the file is empty. Pass a chat export.")
@@ -281,7 +295,9 @@ def _open_zip(path: Path, name: str, fmt, progress, limits: Limits) -> Opened:
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise FormatError(f"{name}: a damaged zip file ({e}). Download the export again.") from None
     check_zip(infos, name, limits)
-    files = {i.filename: i for i in infos if not i.is_dir() and not i.filename.lower().endswith(".zip")}
+    files = {
+        i.filename: i for i in infos if not i.is_dir() and not i.filename.lower().endswith(".zip")
+    }
     by_base: dict[str, list[zipfile.ZipInfo]] = {}
     for i in files.values():
         by_base.setdefault(PurePosixPath(i.filename).name.lower(), []).append(i)
@@ -292,8 +308,13 @@ def _open_zip(path: Path, name: str, fmt, progress, limits: Limits) -> Opened:
 
     main = shallowest("conversations.json")
     gemini_member = next(
-        (i for n, i in sorted(files.items()) if n.replace("\\", "/").lower().endswith(
-            ("gemini apps/myactivity.json", "gemini apps/my activity.json"))),
+        (
+            i
+            for n, i in sorted(files.items())
+            if n.replace("\\", "/")
+            .lower()
+            .endswith(("gemini apps/myactivity.json", "gemini apps/my activity.json"))
+        ),
         None,
     )
     if main is None and gemini_member is None:
@@ -310,10 +331,16 @@ def _open_zip(path: Path, name: str, fmt, progress, limits: Limits) -> Opened:
     done = [0]
 
     def member_progress(base: int):
-        return (lambda n: progress(int((base + n) * path.stat().st_size / total))) if progress else None
+        return (
+            (lambda n: progress(int((base + n) * path.stat().st_size / total)))
+            if progress
+            else None
+        )
 
     member_name = f"{name}:{first_member.filename}"
-    reader = JsonReader(_member(zf, first_member, name), member_name, limits=limits, progress=member_progress(0))
+    reader = JsonReader(
+        _member(zf, first_member, name), member_name, limits=limits, progress=member_progress(0)
+    )
     found, recs = json_records(reader, member_name, fmt)
     companions = []
     if found == "chatgpt" and main is not None:
@@ -328,14 +355,18 @@ def _open_zip(path: Path, name: str, fmt, progress, limits: Limits) -> Opened:
             done[0] += first_member.file_size
             for info in companions:
                 cname = f"{name}:{info.filename}"
-                r = JsonReader(_member(zf, info, name), cname, limits=limits, progress=member_progress(done[0]))
+                r = JsonReader(
+                    _member(zf, info, name), cname, limits=limits, progress=member_progress(done[0])
+                )
                 if r.peek() == "":
                     continue
                 _, more = json_records(r, cname, "chatgpt")
                 yield from more
                 done[0] += info.file_size
         except (zipfile.BadZipFile, EOFError, OSError) as e:
-            raise FormatError(f"{name}: a damaged zip file ({e}). Download the export again.") from None
+            raise FormatError(
+                f"{name}: a damaged zip file ({e}). Download the export again."
+            ) from None
         finally:
             zf.close()
 
@@ -346,7 +377,9 @@ def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str):
     try:
         return zf.open(info)
     except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as e:
-        raise FormatError(f"{name}: cannot read {info.filename} in the zip ({e}). Download the export again.") from None
+        raise FormatError(
+            f"{name}: cannot read {info.filename} in the zip ({e}). Download the export again."
+        ) from None
 
 
 def check_zip(infos: list[zipfile.ZipInfo], name: str, limits: Limits) -> None:
@@ -359,7 +392,11 @@ def check_zip(infos: list[zipfile.ZipInfo], name: str, limits: Limits) -> None:
     total = 0
     for i in infos:
         parts = i.filename.replace("\\", "/").split("/")
-        if i.filename.startswith(("/", "\\")) or ".." in parts or (len(parts[0]) == 2 and parts[0][1] == ":"):
+        if (
+            i.filename.startswith(("/", "\\"))
+            or ".." in parts
+            or (len(parts[0]) == 2 and parts[0][1] == ":")
+        ):
             raise FormatError(
                 f"{name}: unsafe path {i.filename!r} inside the zip (zip slip). This is not a genuine export."
             )

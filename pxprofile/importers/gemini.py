@@ -27,12 +27,20 @@ def _is_gemini(row: Any) -> bool:
         return False
     header = str(row.get("header") or "").lower()
     products = [str(p).lower() for p in row.get("products") or []]
-    return header in HEADERS or header.startswith("gemini") or any("gemini" in p or p == "bard" for p in products)
+    return (
+        header in HEADERS
+        or header.startswith("gemini")
+        or any("gemini" in p or p == "bard" for p in products)
+    )
 
 
 def matches(first: Any) -> bool:
-    return isinstance(first, dict) and "header" in first and "time" in first and "title" in first and (
-        _is_gemini(first) or "safeHtmlItem" in first
+    return (
+        isinstance(first, dict)
+        and "header" in first
+        and "time" in first
+        and "title" in first
+        and (_is_gemini(first) or "safeHtmlItem" in first)
     )
 
 
@@ -65,7 +73,11 @@ def _row(row: dict) -> Conversation | None:
         return None
     time = row.get("time")
     when = to_utc(time)
-    answers = [html_to_text(h.get("html", "")) for h in row.get("safeHtmlItem") or [] if isinstance(h, dict)]
+    answers = [
+        html_to_text(h.get("html", ""))
+        for h in row.get("safeHtmlItem") or []
+        if isinstance(h, dict)
+    ]
     answers = [a for a in answers if a.strip()]
     conv_id = None
     for d in row.get("details") or []:
@@ -77,10 +89,18 @@ def _row(row: dict) -> Conversation | None:
         conv_id = "day-" + (when or "unknown")[:10]
     key = content_hash(time, prompt)
     user = Message(
-        id=key, role="user", text=prompt, created_raw=time, created_at=when, hidden=not prompt.strip()
+        id=key,
+        role="user",
+        text=prompt,
+        created_raw=time,
+        created_at=when,
+        hidden=not prompt.strip(),
     )
     if row.get("attachedFiles") or row.get("imageFile"):
-        user.meta = {"files": list(row.get("attachedFiles") or []) + ([row["imageFile"]] if row.get("imageFile") else [])}
+        user.meta = {
+            "files": list(row.get("attachedFiles") or [])
+            + ([row["imageFile"]] if row.get("imageFile") else [])
+        }
     messages = [user]
     for j, text in enumerate(answers):
         messages.append(
@@ -96,7 +116,9 @@ def _row(row: dict) -> Conversation | None:
             )
         )
     pairs = [
-        Pair(chosen=messages[1].id, rejected=m.id, prompt=key, origin="regeneration", created_at=when)
+        Pair(
+            chosen=messages[1].id, rejected=m.id, prompt=key, origin="regeneration", created_at=when
+        )
         for m in messages[2:]
         if m.text.strip() != messages[1].text.strip()
     ]
@@ -112,7 +134,24 @@ def _row(row: dict) -> Conversation | None:
 
 
 class _Text(HTMLParser):
-    BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "ul", "ol", "table", "hr"}
+    BLOCK = {
+        "p",
+        "div",
+        "br",
+        "li",
+        "tr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "pre",
+        "ul",
+        "ol",
+        "table",
+        "hr",
+    }
 
     def __init__(self):
         super().__init__(convert_charrefs=True)

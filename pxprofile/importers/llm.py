@@ -20,7 +20,12 @@ def tables(path: Path) -> set[str]:
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            return {r[0] for r in conn.execute("select name from sqlite_master where type in ('table','view')")}
+            return {
+                r[0]
+                for r in conn.execute(
+                    "select name from sqlite_master where type in ('table','view')"
+                )
+            }
         finally:
             conn.close()
     except sqlite3.DatabaseError:
@@ -35,10 +40,15 @@ def records(path: Path, name: str) -> Iterator[Record]:
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     except sqlite3.Error as e:
-        raise FormatError(f"{name}: cannot open the SQLite database ({e}). Check the file.") from None
+        raise FormatError(
+            f"{name}: cannot open the SQLite database ({e}). Check the file."
+        ) from None
     conn.row_factory = sqlite3.Row
     try:
-        names = {r[0] for r in conn.execute("select name from sqlite_master where type in ('table','view')")}
+        names = {
+            r[0]
+            for r in conn.execute("select name from sqlite_master where type in ('table','view')")
+        }
         if not matches(names):
             raise FormatError(
                 f"{name}: a SQLite database, but not an llm logs.db (no responses or threads/turns "
@@ -60,7 +70,11 @@ def _cols(conn, table: str) -> set[str]:
 
 def _legacy(conn: sqlite3.Connection, names: set[str]) -> Iterator[Record]:
     cols = _cols(conn, "responses")
-    pick = [c for c in ("id", "model", "prompt", "system", "response", "conversation_id", "datetime_utc") if c in cols]
+    pick = [
+        c
+        for c in ("id", "model", "prompt", "system", "response", "conversation_id", "datetime_utc")
+        if c in cols
+    ]
     if not {"id", "prompt", "response"} <= set(pick):
         return
     titles = {}
@@ -92,20 +106,51 @@ def _legacy_conv(cid: str, rows: list[sqlite3.Row], titles: dict) -> Conversatio
         system = r["system"] if "system" in keys else None
         rid = str(r["id"])
         if system:
-            messages.append(Message(f"{rid}:s", "system", system, prev, created_raw=when, created_at=to_utc(when), hidden=True))
+            messages.append(
+                Message(
+                    f"{rid}:s",
+                    "system",
+                    system,
+                    prev,
+                    created_raw=when,
+                    created_at=to_utc(when),
+                    hidden=True,
+                )
+            )
             prev = messages[-1].id
-        messages.append(Message(f"{rid}:p", "user", r["prompt"] or "", prev, created_raw=when, created_at=to_utc(when),
-                                hidden=not (r["prompt"] or "").strip()))
+        messages.append(
+            Message(
+                f"{rid}:p",
+                "user",
+                r["prompt"] or "",
+                prev,
+                created_raw=when,
+                created_at=to_utc(when),
+                hidden=not (r["prompt"] or "").strip(),
+            )
+        )
         prev = messages[-1].id
-        messages.append(Message(f"{rid}:r", "assistant", r["response"] or "", prev, created_raw=when,
-                                created_at=to_utc(when), model=model, hidden=not (r["response"] or "").strip()))
+        messages.append(
+            Message(
+                f"{rid}:r",
+                "assistant",
+                r["response"] or "",
+                prev,
+                created_raw=when,
+                created_at=to_utc(when),
+                model=model,
+                hidden=not (r["response"] or "").strip(),
+            )
+        )
         prev = messages[-1].id
     link_tree(messages, prev)
     first = rows[0]
     return Conversation(
         id=cid,
         messages=messages,
-        title=titles.get(cid) or ((first["prompt"] or "").strip().splitlines() or [""])[0][:80] or None,
+        title=titles.get(cid)
+        or ((first["prompt"] or "").strip().splitlines() or [""])[0][:80]
+        or None,
         created_raw=messages[0].created_raw,
         created_at=messages[0].created_at,
         updated_at=messages[-1].created_at,
@@ -130,8 +175,14 @@ def _threads(conn: sqlite3.Connection, names: set[str]) -> Iterator[Record]:
 def _thread(conn, thread, tcols, turn_cols, fragments) -> Conversation:
     tid = str(thread["id"])
     tip = thread["tip_message_hash"] if "tip_message_hash" in tcols else None
-    turns = conn.execute("select * from turns where thread_id = ? order by datetime_utc, rowid", (tid,)).fetchall()
-    tips = [t["tip_message_hash"] for t in turns if "tip_message_hash" in turn_cols and t["tip_message_hash"]]
+    turns = conn.execute(
+        "select * from turns where thread_id = ? order by datetime_utc, rowid", (tid,)
+    ).fetchall()
+    tips = [
+        t["tip_message_hash"]
+        for t in turns
+        if "tip_message_hash" in turn_cols and t["tip_message_hash"]
+    ]
     when: dict[str, str] = {}
     model: dict[str, str] = {}
     for t in turns:
@@ -153,7 +204,9 @@ def _thread(conn, thread, tcols, turn_cols, fragments) -> Conversation:
             h = row["parent_hash"]
     messages = []
     for h, row in rows.items():
-        parts = conn.execute("select * from parts where message_hash = ? order by position", (h,)).fetchall()
+        parts = conn.execute(
+            "select * from parts where message_hash = ? order by position", (h,)
+        ).fetchall()
         texts, other, kinds = [], [], []
         for p in parts:
             text = p["text"] if "text" in p.keys() else None
@@ -180,7 +233,14 @@ def _thread(conn, thread, tcols, turn_cols, fragments) -> Conversation:
     leaf = tip or (tips[-1] if tips else None)
     used = link_tree(messages, leaf)
     title = thread["name"] if "name" in tcols else None
-    first_user = next((m.text for m in sorted(messages, key=lambda m: m.seq) if m.role == "user" and m.text.strip()), "")
+    first_user = next(
+        (
+            m.text
+            for m in sorted(messages, key=lambda m: m.seq)
+            if m.role == "user" and m.text.strip()
+        ),
+        "",
+    )
     return Conversation(
         id=tid,
         messages=messages,
@@ -211,5 +271,9 @@ def _payload_text(payload: str, fragments: dict) -> str:
         return "".join(out)
     for key in ("arguments", "output", "name"):
         if key in data:
-            return json.dumps(data[key], ensure_ascii=False) if not isinstance(data[key], str) else data[key]
+            return (
+                json.dumps(data[key], ensure_ascii=False)
+                if not isinstance(data[key], str)
+                else data[key]
+            )
     return ""

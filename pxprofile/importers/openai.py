@@ -32,7 +32,11 @@ SHAREGPT_ROLES = {
 
 
 def _is_message(m: Any) -> bool:
-    return isinstance(m, dict) and isinstance(m.get("role"), str) and ("content" in m or "tool_calls" in m)
+    return (
+        isinstance(m, dict)
+        and isinstance(m.get("role"), str)
+        and ("content" in m or "tool_calls" in m)
+    )
 
 
 def _messages_of(rec: Any) -> list | None:
@@ -53,8 +57,10 @@ def matches(first: Any) -> bool:
 
 def sharegpt_matches(first: Any) -> bool:
     convs = first.get("conversations") if isinstance(first, dict) else None
-    return isinstance(convs, list) and bool(convs) and all(
-        isinstance(t, dict) and "from" in t and "value" in t for t in convs[:3]
+    return (
+        isinstance(convs, list)
+        and bool(convs)
+        and all(isinstance(t, dict) and "from" in t and "value" in t for t in convs[:3])
     )
 
 
@@ -69,7 +75,9 @@ def records(items: Iterable[Any]) -> Iterator[Record]:
         if msgs is None:
             yield Skipped(f"#{i + 1}", "no messages list")
             continue
-        yield _conversation([_openai(m) for m in msgs], title=rec.get("title") if isinstance(rec, dict) else None)
+        yield _conversation(
+            [_openai(m) for m in msgs], title=rec.get("title") if isinstance(rec, dict) else None
+        )
     if bare:
         yield _conversation([_openai(m) for m in bare])
 
@@ -83,7 +91,13 @@ def sharegpt_records(items: Iterable[Any]) -> Iterator[Record]:
         for t in rec["conversations"]:
             who = str(t.get("from") or "")
             role = SHAREGPT_ROLES.get(who.lower(), who or "unknown")
-            turns.append((role, _content_text(t.get("value")), who if role not in ("user", "assistant") else None))
+            turns.append(
+                (
+                    role,
+                    _content_text(t.get("value")),
+                    who if role not in ("user", "assistant") else None,
+                )
+            )
         native = rec.get("id")
         yield _conversation(turns, native_id=str(native) if native is not None else None)
 
@@ -124,7 +138,10 @@ def _content_text(content: Any) -> str:
 
 
 def _conversation(
-    turns: list[tuple[str, str, str | None]], *, title: str | None = None, native_id: str | None = None
+    turns: list[tuple[str, str, str | None]],
+    *,
+    title: str | None = None,
+    native_id: str | None = None,
 ) -> Conversation:
     messages = []
     prev = None

@@ -29,7 +29,9 @@ SPEAKERS = {
     "system": "system",
 }
 _NAMES = "|".join(sorted(SPEAKERS, key=len, reverse=True))
-_LABEL = re.compile(rf"^\s{{0,3}}(?:\*\*|__)?({_NAMES})(?:\*\*|__)?\s*:(?:\*\*|__)?[ \t]?(.*)$", re.I)
+_LABEL = re.compile(
+    rf"^\s{{0,3}}(?:\*\*|__)?({_NAMES})(?:\*\*|__)?\s*:(?:\*\*|__)?[ \t]?(.*)$", re.I
+)
 _HEADING = re.compile(rf"^\s{{0,3}}#{{1,6}}\s*(?:\*\*|__)?({_NAMES})(?:\*\*|__)?\s*:?\s*$", re.I)
 
 
@@ -57,7 +59,9 @@ def records(text: str) -> Iterator[Record]:
     prev = None
     for role, body in turns:
         key = content_hash(prev, role, body)
-        messages.append(Message(key, role, body, prev, hidden=role != "user" and role != "assistant"))
+        messages.append(
+            Message(key, role, body, prev, hidden=role != "user" and role != "assistant")
+        )
         prev = key
     if not messages:
         return

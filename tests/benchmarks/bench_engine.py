@@ -4,9 +4,12 @@ Run on demand (not collected by pytest):
 
     python tests/benchmarks/bench_engine.py [--reps 5] [--threads 2] [--gen 64]
 
-Same model (gemma3-270m), same prompt, same context and threads, both loaded identically and run
-alternately. Prompt processing = a completion with max_tokens=1 from an empty KV cache; generation
-= (completion tokens - 1) / (time of a max_tokens=N completion - prompt time). Medians over --reps.
+Same model (gemma3-270m), same prompt (the same token ids), same context and threads, both loaded
+identically and run alternately (who goes first alternates too), each call from an empty KV cache.
+Prompt-processing and generation tokens/s come from llama.cpp's own counters for that call; the
+whole call (pxprofile's prompt building, sampling, detokenizing, parsing included) is timed by
+wall clock and by CPU time of the process (the steadier figure on a shared, busy machine).
+Medians over --reps.
 Targets: pxprofile >= 0.95x raw, `pxprofile --help` <= 0.3 s.
 """
 
@@ -24,7 +27,8 @@ SYSTEM = "You read a user's chat messages and write down their lasting preferenc
 USER = (
     "Here are messages the user wrote.\n"
     + "\n".join(
-        f"- Message {i}: I usually prefer short answers with a code example first, then the explanation; "
+        f"- Message {i}: I usually prefer short answers with a code example first, "
+        "then the explanation; "
         "please avoid marketing language and keep British spelling."
         for i in range(1, 16)
     )
@@ -33,9 +37,10 @@ USER = (
 
 
 def _timed(fn):
-    t = time.perf_counter()
+    """(wall seconds, CPU seconds of this process, result)."""
+    w, c = time.perf_counter(), time.process_time()
     out = fn()
-    return time.perf_counter() - t, out
+    return time.perf_counter() - w, time.process_time() - c, out
 
 
 def bench_generation(reps: int, threads: int, gen: int, n_ctx: int) -> dict[str, dict[str, float]]:
@@ -47,40 +52,46 @@ def bench_generation(reps: int, threads: int, gen: int, n_ctx: int) -> dict[str,
     path = str(resolve_path("gemma3-270m"))
     engine = load_engine("gemma3-270m", n_ctx=n_ctx, n_threads=threads, gpu_layers=0)
     raw = llama_cpp.Llama(
-        path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, n_gpu_layers=0, seed=0, verbose=False
+        path,
+        n_ctx=n_ctx,
+        n_threads=threads,
+        n_threads_batch=threads,
+        n_gpu_layers=0,
+        seed=0,
+        verbose=False,
     )
     raw_prompt = SYSTEM + "\n\n" + USER + "\n\n"  # the same text as pxprofile's plain layout
 
-    def run_raw(max_tokens):
-        raw.reset()
-        return raw.create_completion(raw_prompt, max_tokens=max_tokens, temperature=0.0, seed=0)["usage"]
+    def run_raw():
+        raw.create_completion(raw_prompt, max_tokens=gen, temperature=0.0, seed=0)
 
-    def run_px(max_tokens):
-        engine.llm.reset()
-        c = engine.complete(SYSTEM, [Segment(USER)], max_tokens=max_tokens)
-        return {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}
+    def run_px():
+        engine.complete(SYSTEM, [Segment(USER)], max_tokens=gen)
 
-    results: dict[str, dict[str, list[float]]] = {k: {"pp": [], "tg": []} for k in ("raw", "pxprofile")}
-    runners = {"raw": run_raw, "pxprofile": run_px}
-    for name in runners:  # warm-up
-        runners[name](4)
-    prompt_tokens = {}
-    for _ in range(reps):
-        for name, fn in runners.items():
-            t_pp, usage = _timed(lambda fn=fn: fn(1))
-            t_all, usage_all = _timed(lambda fn=fn: fn(gen))
-            prompt_tokens[name] = usage["prompt_tokens"]
-            results[name]["pp"].append(usage["prompt_tokens"] / t_pp)
-            gen_tokens = usage_all["completion_tokens"] - 1
-            results[name]["tg"].append(gen_tokens / max(t_all - t_pp, 1e-9))
-    return {
-        name: {
-            "prompt_tokens": prompt_tokens[name],
-            "pp_tok_s": statistics.median(r["pp"]),
-            "tg_tok_s": statistics.median(r["tg"]),
-        }
-        for name, r in results.items()
-    }
+    runners = {"raw": (raw, run_raw), "pxprofile": (engine.llm, run_px)}
+    res: dict[str, dict[str, list[float]]] = {n: {} for n in runners}
+    for llm, fn in runners.values():  # warm-up
+        llm.reset()
+        fn()
+    for rep in range(reps):
+        order = list(runners.items())
+        for name, (llm, fn) in order if rep % 2 == 0 else order[::-1]:  # alternate who goes first
+            llm.reset()  # empty KV cache: the whole prompt is processed every time
+            llama_cpp.llama_perf_context_reset(llm.ctx)
+            wall, cpu, _ = _timed(fn)
+            perf = llama_cpp.llama_perf_context(llm.ctx)
+            r = res[name]
+            r.setdefault("prompt_tokens", []).append(perf.n_p_eval)
+            r.setdefault("gen_tokens", []).append(perf.n_eval)
+            r.setdefault("pp", []).append(perf.n_p_eval / perf.t_p_eval_ms * 1000)
+            r.setdefault("tg", []).append(perf.n_eval / perf.t_eval_ms * 1000)
+            r.setdefault("wall", []).append(wall)
+            r.setdefault("cpu", []).append(cpu)
+    # pxprofile's own work per call (token-level prompt building), which contention cannot blur
+    encode = [_timed(lambda: engine.encode_prompt(SYSTEM, [Segment(USER)]))[0] for _ in range(50)]
+    out = {name: {k: statistics.median(v) for k, v in r.items()} for name, r in res.items()}
+    out["pxprofile"]["encode_ms"] = statistics.median(encode) * 1000
+    return out
 
 
 def bench_help(reps: int) -> dict[str, float]:
@@ -92,7 +103,10 @@ def bench_help(reps: int) -> dict[str, float]:
     out = {}
     for label, cmd in cmds.items():
         subprocess.run(cmd, capture_output=True, check=True)  # warm the file cache
-        times = [_timed(lambda cmd=cmd: subprocess.run(cmd, capture_output=True, check=True))[0] for _ in range(reps)]
+        times = [
+            _timed(lambda cmd=cmd: subprocess.run(cmd, capture_output=True, check=True))[0]
+            for _ in range(reps)
+        ]
         out[label] = statistics.median(times)
     return out
 
@@ -104,18 +118,37 @@ def main() -> None:
     ap.add_argument("--gen", type=int, default=64)
     ap.add_argument("--n-ctx", type=int, default=2048)
     args = ap.parse_args()
-    os.environ.setdefault("PXPROFILE_HOME", os.path.join(os.environ.get("TMPDIR", "/tmp"), "pxprofile-bench"))
+    os.environ.setdefault(
+        "PXPROFILE_HOME", os.path.join(os.environ.get("TMPDIR", "/tmp"), "pxprofile-bench")
+    )
 
     gen = bench_generation(args.reps, args.threads, args.gen, args.n_ctx)
-    print(f"gemma3-270m Q4_K_M, n_ctx {args.n_ctx}, {args.threads} threads, CPU, median of {args.reps}")
-    print(f"{'':<12}{'prompt tok':>11}{'pp tok/s':>11}{'tg tok/s':>11}")
+    print(
+        f"gemma3-270m Q4_K_M, n_ctx {args.n_ctx}, {args.threads} thread(s), CPU, "
+        f"medians of {args.reps} alternating runs"
+    )
+    head = ("prompt", "gen", "pp tok/s", "tg tok/s", "call s", "call cpu-s")
+    print(f"{'':<11}" + "".join(f"{h:>11}" for h in head))
     for name, r in gen.items():
-        print(f"{name:<12}{r['prompt_tokens']:>11}{r['pp_tok_s']:>11.1f}{r['tg_tok_s']:>11.1f}")
-    pp = gen["pxprofile"]["pp_tok_s"] / gen["raw"]["pp_tok_s"]
-    tg = gen["pxprofile"]["tg_tok_s"] / gen["raw"]["tg_tok_s"]
-    print(f"pxprofile / raw: prompt processing {pp:.3f}x, generation {tg:.3f}x (target >= 0.95x)")
+        print(
+            f"{name:<11}{r['prompt_tokens']:>11.0f}{r['gen_tokens']:>11.0f}{r['pp']:>11.1f}"
+            f"{r['tg']:>11.1f}{r['wall']:>11.3f}{r['cpu']:>11.3f}"
+        )
+    px, raw = gen["pxprofile"], gen["raw"]
+    print(
+        f"pxprofile / raw: prompt processing {px['pp'] / raw['pp']:.3f}x, generation "
+        f"{px['tg'] / raw['tg']:.3f}x, whole call {raw['wall'] / px['wall']:.3f}x by wall clock, "
+        f"{raw['cpu'] / px['cpu']:.3f}x by CPU time (target >= 0.95x)"
+    )
+    print(
+        f"pxprofile's prompt building: {px['encode_ms']:.2f} ms per call "
+        f"({px['encode_ms'] / (px['wall'] * 1000):.2%} of a call)"
+    )
     for label, t in bench_help(args.reps).items():
-        print(f"{label:<36}{t:.3f} s" + ("  (target <= 0.3 s)" if label.startswith("pxprofile") else ""))
+        print(
+            f"{label:<36}{t:.3f} s"
+            + ("  (target <= 0.3 s)" if label.startswith("pxprofile") else "")
+        )
 
 
 if __name__ == "__main__":

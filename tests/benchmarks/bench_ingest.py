@@ -6,7 +6,8 @@ Run on demand (not collected by pytest):
     python tests/benchmarks/bench_ingest.py 100 1000   # 100 MB and 1 GB
 
 Exports are generated under /tmp (reused when present). Each measurement is a fresh subprocess;
-wall time and that child's peak RSS (os.wait4) are reported. Targets (issue 2): ingest time at
+its wall time, CPU time (user + system) and peak RSS (os.wait4) are reported. On a shared machine
+compare the CPU ratio too: wall time there depends on what else runs. Targets (issue 2): ingest time at
 most 3x json.load's, and peak RSS under 300 MB for the 1 GB file.
 """
 
@@ -36,7 +37,11 @@ def sentence(rng: random.Random, n: int) -> str:
 
 
 def node(nid, parent, role, text, t, *, ctype="text", children=(), **extra):
-    content = {"content_type": ctype, "parts": [text]} if ctype == "text" else {"content_type": ctype, **extra}
+    content = (
+        {"content_type": ctype, "parts": [text]}
+        if ctype == "text"
+        else {"content_type": ctype, **extra}
+    )
     return {
         "id": nid,
         "message": {
@@ -48,7 +53,11 @@ def node(nid, parent, role, text, t, *, ctype="text", children=(), **extra):
             "status": "finished_successfully",
             "end_turn": role == "assistant",
             "weight": 1.0,
-            "metadata": {"model_slug": "gpt-4o", "request_id": "8b1f0c2e9a7d4e11", "timestamp_": "absolute"},
+            "metadata": {
+                "model_slug": "gpt-4o",
+                "request_id": "8b1f0c2e9a7d4e11",
+                "timestamp_": "absolute",
+            },
             "recipient": "all",
             "channel": None,
         },
@@ -66,7 +75,13 @@ def conversation(rng: random.Random, i: int) -> dict:
     turns = rng.randint(3, 25)
     for k in range(turns):
         u = f"{cid[:8]}-u{k}"
-        mapping[u] = node(u, parent, "user", " ".join(sentence(rng, rng.randint(5, 30)) for _ in range(rng.randint(1, 3))), t)
+        mapping[u] = node(
+            u,
+            parent,
+            "user",
+            " ".join(sentence(rng, rng.randint(5, 30)) for _ in range(rng.randint(1, 3))),
+            t,
+        )
         mapping[parent]["children"].append(u)
         replies = 2 if rng.random() < 0.08 else 1  # some regenerations
         for r in range(replies):
@@ -74,8 +89,15 @@ def conversation(rng: random.Random, i: int) -> dict:
             first = a
             if rng.random() < 0.2:  # a reasoning chain ahead of the answer
                 th = a + "-t"
-                mapping[th] = node(th, u, "assistant", "", t + 1, ctype="thoughts",
-                                   thoughts=[{"summary": "Plan", "content": sentence(rng, 40), "finished": True}])
+                mapping[th] = node(
+                    th,
+                    u,
+                    "assistant",
+                    "",
+                    t + 1,
+                    ctype="thoughts",
+                    thoughts=[{"summary": "Plan", "content": sentence(rng, 40), "finished": True}],
+                )
                 mapping[u]["children"].append(th)
                 mapping[a] = node(a, th, "assistant", "", t + 2)
                 mapping[th]["children"].append(a)
@@ -125,17 +147,17 @@ def generate(path: Path, target_mb: int) -> Path:
     return path
 
 
-def measure(cmd: list[str], env: dict | None = None) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MB, exit status) of one child process."""
+def measure(cmd: list[str], env: dict | None = None) -> tuple[float, float, float, int]:
+    """(wall seconds, CPU seconds, peak RSS MB, exit status) of one child process."""
     start = time.perf_counter()
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(p.pid, 0)
     wall = time.perf_counter() - start
     err = p.stderr.read().decode()
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode:
+    code = os.waitstatus_to_exitcode(status)
+    if code:
         print(err, file=sys.stderr)
-    return wall, usage.ru_maxrss / 1024, p.returncode
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code
 
 
 def main(sizes: list[int]) -> None:
@@ -147,18 +169,23 @@ def main(sizes: list[int]) -> None:
         with tempfile.TemporaryDirectory(dir="/tmp") as home:
             env = {**os.environ, "PXPROFILE_HOME": home, "NO_COLOR": "1"}
             db = Path(home) / "bench.db"
-            ingest = measure([sys.executable, "-m", "pxprofile", "ingest", str(path), "--no-update", "--quiet",
-                              "--db", str(db)], env)
+            cmd = [sys.executable, "-m", "pxprofile", "ingest", str(path), "--no-update", "--quiet"]
+            ingest = measure([*cmd, "--db", str(db)], env)
             messages = sqlite3.connect(db).execute("select count(*) from messages").fetchone()[0]
-            again = measure([sys.executable, "-m", "pxprofile", "ingest", str(path), "--no-update", "--quiet",
-                             "--db", str(db)], env)
+            again = measure([*cmd, "--db", str(db)], env)
         rows.append((size_mb, messages, load, ingest, again))
-    print(f"{'file MB':>8} {'messages':>10} {'json.load s':>11} {'RSS MB':>7} {'ingest s':>9} {'RSS MB':>7} "
-          f"{'ratio':>6} {'msg/s':>8} {'re-ingest s':>11} {'RSS MB':>7}")
+    print(
+        "          json.load            pxprofile ingest                          re-ingest\n"
+        f"{'MB':>5} {'wall s':>7} {'cpu s':>6} {'RSS MB':>6} | {'messages':>8} {'wall s':>7} {'cpu s':>6} "
+        f"{'RSS MB':>6} {'x wall':>6} {'x cpu':>6} {'msg/s':>6} | {'wall s':>7} {'RSS MB':>6}"
+    )
     for size_mb, messages, load, ingest, again in rows:
-        print(f"{size_mb:8.0f} {messages:10d} {load[0]:11.1f} {load[1]:7.0f} {ingest[0]:9.1f} {ingest[1]:7.0f} "
-              f"{ingest[0] / load[0]:6.2f} {messages / ingest[0]:8.0f} {again[0]:11.1f} {again[1]:7.0f}")
-        assert ingest[2] == 0 and again[2] == 0, "ingest failed"
+        print(
+            f"{size_mb:5.0f} {load[0]:7.1f} {load[1]:6.1f} {load[2]:6.0f} | {messages:8d} {ingest[0]:7.1f} "
+            f"{ingest[1]:6.1f} {ingest[2]:6.0f} {ingest[0] / load[0]:6.2f} {ingest[1] / load[1]:6.2f} "
+            f"{messages / ingest[0]:6.0f} | {again[0]:7.1f} {again[2]:6.0f}"
+        )
+        assert ingest[3] == 0 and again[3] == 0, "ingest failed"
 
 
 if __name__ == "__main__":
