@@ -147,7 +147,7 @@ def _bullet_text(raw: str) -> str:
     m = _BULLET.match(lines[0])
     first = m.group(2) if m else lines[0].strip()
     rest = [ln.strip() for ln in lines[1:]]
-    return " ".join([first, *rest]).strip()
+    return " ".join([first, *rest]).strip(" \t")  # as the bullet pattern does: "- \xa0" keeps \xa0
 
 
 def normalize_title(title: str) -> str:

@@ -289,7 +289,18 @@ class _Writer:
         self.s.messages += len(conv.messages)
         prefix = cid + ":"
         rows = self.rows
+        known: set[str] = set()
+        if existed:  # messages stored before are not normalized, redacted or inserted again
+            known = {
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT id FROM messages WHERE id > ? AND id < ?", (prefix, cid + ";")
+                )
+            }
         for m in conv.messages:
+            if known and prefix + m.id in known:
+                self.s.skipped += 1
+                continue
             text = clean(m.text) if m.text else ""
             red = redact(text, pii=self.pii) if text else text
             if red != text:

@@ -385,20 +385,52 @@ from pxprofile.importers.detect import open_input  # noqa: E402
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(
-        st.sampled_from(["mapping", "current_node", "message", "parent", "children", "author", "role",
-                         "content", "parts", "chat_messages", "sender", "uuid", "text", "id", "messages",
-                         "conversations", "from", "value", "header", "title", "time", "safeHtmlItem",
-                         "chat", "history", "currentId", "parentId", "content_type", "create_time"]),
-        children,
-        max_size=6,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "mapping",
+                    "current_node",
+                    "message",
+                    "parent",
+                    "children",
+                    "author",
+                    "role",
+                    "content",
+                    "parts",
+                    "chat_messages",
+                    "sender",
+                    "uuid",
+                    "text",
+                    "id",
+                    "messages",
+                    "conversations",
+                    "from",
+                    "value",
+                    "header",
+                    "title",
+                    "time",
+                    "safeHtmlItem",
+                    "chat",
+                    "history",
+                    "currentId",
+                    "parentId",
+                    "content_type",
+                    "create_time",
+                ]
+            ),
+            children,
+            max_size=6,
+        )
     ),
     max_leaves=30,
 )
 
 
-@settings(max_examples=200, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=200, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(data=_json)
 def test_fuzz_structures_raise_only_pxprofile_errors(data):
     raw = json.dumps(data).encode()
@@ -424,7 +456,9 @@ def test_fuzz_bytes_raise_only_pxprofile_errors(raw):
 @settings(max_examples=200, derandomize=True, deadline=None)
 @given(
     parents=st.lists(st.one_of(st.none(), st.integers(0, 9), st.just(99)), min_size=1, max_size=10),
-    roles=st.lists(st.sampled_from(["user", "assistant", "tool", "system"]), min_size=10, max_size=10),
+    roles=st.lists(
+        st.sampled_from(["user", "assistant", "tool", "system"]), min_size=10, max_size=10
+    ),
     current=st.one_of(st.none(), st.integers(0, 12)),
 )
 def test_fuzz_chatgpt_trees_terminate(parents, roles, current):
@@ -438,7 +472,11 @@ def test_fuzz_chatgpt_trees_terminate(parents, roles, current):
     for n in nodes.values():
         if n["parent"] in nodes:
             nodes[n["parent"]]["children"].append(n["id"])
-    conv = {"id": "fz", "mapping": nodes, "current_node": None if current is None else f"n{current}"}
+    conv = {
+        "id": "fz",
+        "mapping": nodes,
+        "current_node": None if current is None else f"n{current}",
+    }
     opened = open_input(None, __import__("io").BytesIO(json.dumps([conv]).encode()), name="fuzz")
     (rec,) = list(opened.records)
     if isinstance(rec, Skipped):

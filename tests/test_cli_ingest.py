@@ -221,7 +221,9 @@ def test_progress_bar_only_for_big_files_on_a_terminal(tmp_path, fixtures_dir, m
     # stderr not a terminal (as under CliRunner): no bar
     with cli_ingest._progress(path, False, console) as cb:
         assert cb is None
-    monkeypatch.setattr(cli_ingest, "sys", types.SimpleNamespace(stderr=types.SimpleNamespace(isatty=lambda: True)))
+    monkeypatch.setattr(
+        cli_ingest, "sys", types.SimpleNamespace(stderr=types.SimpleNamespace(isatty=lambda: True))
+    )
     with cli_ingest._progress(path, False, console) as cb:
         assert cb is None  # a terminal, but a small file
     monkeypatch.setattr(cli_ingest, "BIG_INPUT", 1000)

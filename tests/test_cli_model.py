@@ -257,3 +257,16 @@ def test_help_and_model_list_do_not_import_llama_cpp_or_huggingface_hub(args):
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[-1] == "MODULES True []"
+
+
+def test_use_a_model_whose_file_is_gone(runner, tmp_path):
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(fake_gguf())
+    assert runner.invoke(app, ["model", "add", "mine", "--path", str(gguf)]).exit_code == 0
+    gguf.unlink()
+    r = runner.invoke(app, ["model", "use", "mine"])
+    assert (r.exit_code, r.stderr) == (0, f"Default model: mine. Its file {gguf} is missing.\n")
+    rows = json.loads(runner.invoke(app, ["model", "list", "--json"]).stdout)
+    assert [(x["name"], x["status"], x["default"]) for x in rows if x["source"] == "user"] == [
+        ("mine", "missing", True)
+    ]

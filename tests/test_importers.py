@@ -170,9 +170,12 @@ def test_chatgpt_feedback_and_comparisons():
         (1, "922fce6e-85e8-4000-8000-000000000002", "Incredible"),
         (-1, "922fce6e-85e8-4000-8000-000000000002", None),
     ]
-    turn = lambda t: [
-        {"author": {"role": "assistant"}, "content": {"content_type": "text", "parts": [t]}}
-    ]  # noqa: E731
+
+    def turn(t):
+        return [
+            {"author": {"role": "assistant"}, "content": {"content_type": "text", "parts": [t]}}
+        ]
+
     comparison = [
         {
             "id": "cmp1",

@@ -158,9 +158,12 @@ def test_fts_still_indexes_rows_inserted_outside_ingest(db):
     )
     db.execute("UPDATE messages SET text = 'giraffe' WHERE id = 'x'")
     db.execute("UPDATE messages SET hidden = 1 WHERE id = 'x'")
-    hits = lambda q: db.execute(
-        "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?", [q]
-    ).fetchall()  # noqa: E731
+
+    def hits(q):
+        return db.execute(
+            "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?", [q]
+        ).fetchall()
+
     assert hits("zebra") == [] and len(hits("giraffe")) == 1
     db.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
 
@@ -340,10 +343,16 @@ def test_bulk_ingest_rebuilds_indexes_and_stays_atomic(db, tmp_path, monkeypatch
     dropped = []
     real_drop = ingest_mod._drop_indexes
     monkeypatch.setattr(ingest_mod, "_bulk", lambda *a: True)
-    monkeypatch.setattr(ingest_mod, "_drop_indexes", lambda conn: dropped.append(1) or real_drop(conn))
-    s = ingest_path(db, write_json(tmp_path / "c.json", [gpt_regenerated("a"), gpt_regenerated("b")]))
+    monkeypatch.setattr(
+        ingest_mod, "_drop_indexes", lambda conn: dropped.append(1) or real_drop(conn)
+    )
+    s = ingest_path(
+        db, write_json(tmp_path / "c.json", [gpt_regenerated("a"), gpt_regenerated("b")])
+    )
     assert s.added == 20 and indexes() == before
-    assert db.execute("SELECT count(*) FROM messages WHERE conversation_id = 'chatgpt:b'").fetchone() == (10,)
+    assert db.execute(
+        "SELECT count(*) FROM messages WHERE conversation_id = 'chatgpt:b'"
+    ).fetchone() == (10,)
     db.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([gpt_regenerated("c"), gpt_regenerated("d")])[:-30])
@@ -351,3 +360,25 @@ def test_bulk_ingest_rebuilds_indexes_and_stays_atomic(db, tmp_path, monkeypatch
         ingest_path(db, bad)
     assert indexes() == before and db["messages"].count == 20
     assert dropped == [1, 1]
+
+
+def test_reingest_does_not_redo_stored_messages(db, tmp_path, monkeypatch):
+    import pxprofile.ingest as ingest_mod
+
+    calls = []
+    monkeypatch.setattr(ingest_mod, "redact", lambda t, **kw: calls.append(t) or t)
+    conv = gpt_regenerated()
+    path = write_json(tmp_path / "c.json", [conv])
+    ingest_path(db, path)
+    first = len(calls)
+    assert first == 9  # every message with text (a5 is empty)
+    conv["mapping"]["u3"] = {
+        "id": "u3",
+        "message": dict(conv["mapping"]["u2"]["message"], id="u3"),
+        "parent": "u2",
+        "children": [],
+    }
+    conv["mapping"]["u3"]["message"]["content"] = {"content_type": "text", "parts": ["one more"]}
+    s = ingest_path(db, write_json(tmp_path / "c2.json", [conv]))
+    assert (s.added, s.skipped) == (1, 10)
+    assert calls[first:] == ["one more"]
