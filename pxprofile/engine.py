@@ -29,11 +29,13 @@ Deterministic by default (seed 0, temperature 0). llama_cpp is imported inside f
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
 import sys
 import threading
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -571,6 +573,31 @@ _ENGINES: dict[tuple, Engine] = {}
 _TOKENIZERS: dict[str, Any] = {}
 _LOAD_LOCK = threading.Lock()
 _MAX_LOADED = 2
+_LLAMAS: weakref.WeakSet = weakref.WeakSet()  # every llama_cpp.Llama loaded here, still alive
+
+
+def _tracked(llm):
+    _LLAMAS.add(llm)
+    return llm
+
+
+@atexit.register
+def _close_llamas() -> None:
+    """Free the models still loaded at exit, while llama_cpp's module globals still exist.
+
+    Left to the garbage collector, Llama.__del__ can run after interpreter shutdown has set
+    llama_cpp's functions to None and print "Exception ignored in: <function Llama.__del__ ...>
+    TypeError: 'NoneType' object is not callable" (abetlen/llama-cpp-python#1610, #2002).
+    atexit handlers run before that teardown; closing twice is harmless.
+    """
+    for llm in list(_LLAMAS):
+        # Llama.close() leaves the sampler of the last generation to its own __del__
+        for obj in (getattr(llm, "_sampler", None), llm):
+            try:
+                if obj is not None:
+                    obj.close()
+            except Exception:  # best effort at exit: never mask the exit status
+                pass
 
 
 def resolve_model_name(name: str | None) -> str | None:
@@ -656,7 +683,7 @@ def load_engine(
         if n_threads:
             kwargs.update(n_threads=n_threads, n_threads_batch=n_threads)
         try:
-            llm = llama_cpp.Llama(str(path), **kwargs)
+            llm = _tracked(llama_cpp.Llama(str(path), **kwargs))
         except (ValueError, RuntimeError, OSError, MemoryError) as e:
             raise _load_failure(name, path, ctx, e) from e
         engine = LlamaEngine(name, llm, prompt_style=spec.prompt_style, gpu_layers=gpu_layers)
@@ -719,7 +746,7 @@ def load_tokenizer(name: str | None = None):
         import llama_cpp
 
         try:
-            llm = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
+            llm = _tracked(llama_cpp.Llama(str(path), vocab_only=True, verbose=False))
         except (ValueError, RuntimeError, OSError) as e:
             raise _load_failure(name, path, 0, e) from e
         tok = Tokenizer(name, llm)

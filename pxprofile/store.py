@@ -10,14 +10,36 @@ from __future__ import annotations
 import contextlib
 import random
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import sqlite_utils
-
 from .errors import StoreError
 from .paths import db_path
+
+
+@contextlib.contextmanager
+def _hidden(*names: str) -> Iterator[None]:
+    """Make `import <name>` raise ImportError for modules not yet imported, inside the block."""
+    names = () if any(n in sys.modules for n in names) else names
+    for name in names:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for name in names:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+
+
+# sqlite-utils imports numpy and pandas when they are installed (llama-cpp-python installs
+# numpy), only to map their scalar types to column types, which pxprofile never inserts:
+# about 0.1 s of every command's start-up. Hide them while sqlite-utils loads; a later
+# `import numpy` (llama_cpp's) works as usual, and if numpy is already loaded nothing is hidden.
+# Modules that import sqlite_utils themselves should import this module first.
+with _hidden("numpy", "pandas"):
+    import sqlite_utils
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -34,7 +56,9 @@ def open_db(path: str | Path | None = None, *, migrate: bool = True) -> sqlite_u
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
-        db = sqlite_utils.Database(conn)
+        # execute_plugins=False: no sqlite-utils plugins on our connection (and no entry-point
+        # scan of every installed package on each start)
+        db = sqlite_utils.Database(conn, execute_plugins=False)
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             with _retry_locked():

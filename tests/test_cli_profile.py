@@ -320,9 +320,9 @@ def test_why_prints_title_date_and_quoted_words(runner, seeded):
     lines = result.stdout.splitlines()
     assert lines[0] == '"Prefers short answers" (Communication style)'
     assert lines[1] == "  Written by pxprofile from 2 messages, supported 2024-01-01 to 2024-02-03:"
-    assert lines[2] == "  - Trip planning, 2024-01-01:"
+    assert lines[2] == "  - Trip planning, 2024-01-01, you wrote:"
     assert "please keep answers short" in lines[3] and lines[3].startswith('    "…')
-    assert lines[4] == "  - Trip planning, 2024-02-03:"
+    assert lines[4] == "  - Trip planning, 2024-02-03, you wrote:"
     assert (
         lines[5] == '    "My token is [SECRET], shorter please"'
     )  # the redacted text, never the secret
@@ -339,7 +339,7 @@ def test_why_user_line_and_retired_line(runner, seeded):
         '"Likes small museums" (Interests)\n'
         "  You wrote this line (no evidence from your chats needed); pxprofile never changes it.\n"
         '  Earlier wording (by pxprofile): "Likes museums"\n'
-        "    - Trip planning, 2024-01-01:\n"
+        "    - Trip planning, 2024-01-01, you wrote:\n"
     )
     assert '"Likes museums" (Interests) [retired]\n' in out
     assert "  Replaced on " in out and 'by: "Likes small museums"' in out

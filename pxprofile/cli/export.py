@@ -126,7 +126,6 @@ def _lines(source, db, profile):
     from pxprofile.profile import export_lines
 
     if source is None:
-        _import_sqlite_utils_without_numpy()
         from pxprofile.store import open_db
 
         return export_lines(db=open_db(db), profile=profile)
@@ -138,19 +137,6 @@ def _lines(source, db, profile):
     except OSError as e:
         raise InputError(f"cannot read {where}: {e.strerror or e}. Check the path.") from e
     return export_lines(text=text)
-
-
-def _import_sqlite_utils_without_numpy() -> None:
-    """sqlite-utils imports numpy when it is installed (llama-cpp-python installs it), only to
-    map numpy values on insert, which export never does: about 0.1 s of the export's start-up.
-    Hide numpy while sqlite-utils loads; numpy itself stays importable afterwards."""
-    if "sqlite_utils" in sys.modules or "numpy" in sys.modules:
-        return
-    sys.modules["numpy"] = None  # type: ignore[assignment]  # `import numpy` -> ImportError
-    try:
-        import sqlite_utils  # noqa: F401
-    finally:
-        del sys.modules["numpy"]
 
 
 def _token_counter(model, notes):

@@ -296,7 +296,10 @@ def revert(
 
 
 def _day(ts: str | None) -> str:
-    return (ts or "unknown date")[:10]
+    return ts[:10] if ts else "undated"
+
+
+_SAID_BY = {"user": "you wrote", "assistant": "the reply said", "tool": "a tool returned"}
 
 
 def _print_evidence(items: list[dict], indent: str = "  ") -> None:
@@ -305,7 +308,8 @@ def _print_evidence(items: list[dict], indent: str = "  ") -> None:
             typer.echo(f"{indent}- message {e['message_id']} (no longer in the database)")
             continue
         title = e["conversation_title"] or "(untitled conversation)"
-        typer.echo(f"{indent}- {title}, {_day(e['created_at'])}:")
+        said = _SAID_BY.get(e["role"], e["role"] or "the message said")
+        typer.echo(f"{indent}- {title}, {_day(e['created_at'])}, {said}:")
         typer.echo(f'{indent}  "{e["quote"]}"')
 
 
@@ -322,13 +326,13 @@ def _print_why(item: dict) -> None:
     elif not item["evidence"]:
         typer.echo("  Written by pxprofile; no evidence was recorded for it.")
     else:
-        span = _day(item["first_supported"])
-        if _day(item["last_supported"]) != span:
-            span += f" to {_day(item['last_supported'])}"
         n = len(item["evidence"])
-        typer.echo(
-            f"  Written by pxprofile from {n} message{'s' if n != 1 else ''}, supported {span}:"
-        )
+        span = ""
+        if item["first_supported"]:
+            span = f", supported {_day(item['first_supported'])}"
+            if _day(item["last_supported"]) != _day(item["first_supported"]):
+                span += f" to {_day(item['last_supported'])}"
+        typer.echo(f"  Written by pxprofile from {n} message{'s' if n != 1 else ''}{span}:")
     _print_evidence(item["evidence"])
     if item["status"] != "active":
         when = _day(item["retired_at"])
