@@ -121,10 +121,17 @@ _RULES: list[tuple[str, str]] = [
     ),
     (
         "a secrecy request",
-        r"(?:do not|don'?t|never|without) (?:tell|telling|inform|informing|mention|mentioning|"
+        r"(?:do not|don'?t|never|without) (?:tell|telling|inform|informing|"
         r"reveal|"
         r"revealing|disclose|disclosing|show|showing|let|letting|notify|notifying|alert|alerting|"
         r"admit|admitting|acknowledge|acknowledging)\b|\bsecretly\b|\bquietly\b|\bsilently\b|"
+        # "don't mention calories" / "...that you are an AI language model" is a topic to avoid;
+        # hiding the note, its source or something from the user is a secrecy request
+        r"(?:do not|don'?t|never|without) (?:mention|mentioning)\b(?:\s*(?:[.;:!?,]|$)|"
+        r"\s+that\s*(?:[.;:!?,]|$)|(?=[^.;!?]*\b(?:the user|users?|them|him|her|anyone|anybody|"
+        r"this|these|those|it|notes?|preferences?|instructions?|memor(?:y|ies)|profile|prompt|"
+        r"rules?|secret|told|asked|instructed|why|reason|source|sponsor\w*|paid|recommend\w*|"
+        r"advert\w*|affiliate\w*|promot\w*)\b))|"
         r"keep (?:this|it|that) (?:a )?secret|\bhide (?:this|it|that)|\bcovertly\b|"
         r"without (?:the user(?:'s)? )?(?:knowing|noticing|knowledge|consent|asking|confirmation|"
         r"permission)|"
@@ -304,8 +311,9 @@ def _obfuscation(norm: str, low: str) -> str | None:
         v = m.group(0)
         if sum(c.isdigit() for c in v) + sum(c.isupper() for c in v) >= 4 or v.endswith("="):
             return "an encoded blob (base64 or similar)"
-    if _LONG_WORD.search(norm):
-        return "an encoded blob (base64 or similar)"
+    for m in _LONG_WORD.finditer(norm):
+        if len(set(m.group(0))) > 1:  # one character repeated ("xxxx...") encodes nothing
+            return "an encoded blob (base64 or similar)"
     if _SPACED.search(low):
         return "spaced-out letters (an obfuscated instruction)"
     for word in re.findall(r"\w+", norm):
@@ -336,11 +344,12 @@ def _obfuscation(norm: str, low: str) -> str | None:
 
 def egress_problems(lines: list[str]) -> list[tuple[str, str]]:
     """(line, reason) for every line an export must refuse: line_problem() plus secrets and PII."""
-    from .redact import find_secrets
+    from .redact import configured_pii, find_secrets
 
+    pii = configured_pii()  # once, not per line: it stats the config file
     out: list[tuple[str, str]] = []
     for line in lines:
-        found = find_secrets(line)
+        found = find_secrets(line, pii=pii)
         if found:
             out.append((line, f"a secret or personal data ({found[0].kind})"))
             continue

@@ -278,6 +278,83 @@ _NOT_A_VALUE = {
 _ASSIGN_HINTS = ("pass", "pwd", "secret", "key", "token", "bearer", "credential", "auth")
 # at least 8 digits close together: the cheap pre-check before the card and phone patterns
 _DIGITS = re.compile(r"\d(?:[ ()./+-]{0,3}\d){7}")
+_ASCII_DIGITS = b"0123456789"
+
+# --- cheap pre-checks -----------------------------------------------------------------------------
+# Most chat text holds no secret, and the detectors above cost a regex pass each. These gates
+# decide which detectors can match at all. Each is a superset of what its detectors need (a gate
+# that fires too often costs time, one that misses costs recall), and each pattern starts with one
+# literal character, so re scans for it with memchr instead of testing every position: a
+# character-class start ("[kp]...") or a case-insensitive start is several times slower.
+
+# the fixed token prefixes above (_PREFIXES and hooks.slack), case-sensitive, on the original text
+_AWS_PREFIX = re.compile(r"A(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|PKA|ROA|SCA|Iza)").search
+_UNDERSCORE_PREFIX = re.compile(
+    r"_(?:(?<=gh[pousr]_)|(?<=github_)|(?<=[sr]k_)|(?<=whsec_)|(?<=hf_)|(?<=npm_))"
+).search
+_DASH_PREFIX = re.compile(r"-(?:(?<=sk-)|(?<=glpat-))").search
+# the keyword rules (_ASSIGN, _PROSE, _AUTH_HEADER, _AWS_CONTEXT), on the lowercased text: every
+# word in _ASSIGN_HINTS, pass/pin, bearer/basic/authorization and aws/secret/access
+_K_WORD = re.compile(r"k(?:ey|en(?<=token))").search
+_P_WORD = re.compile(r"p(?:ass|wd|in)").search
+_C_WORD = re.compile(r"c(?:ret(?<=secret)|cess(?<=access)|redential)").search
+_B_WORD = re.compile(r"b(?:earer|asic)").search
+# _PROSE's keyword as a whole word (\b on both sides): not the "pin" in "mapping"
+_PROSE_GATE = re.compile(r"p(?<![a-z0-9_]p)(?:ass(?:word|wd|phrase|code)|in)(?![a-z0-9_])")
+# _AUTH_HEADER: "bearer <token>" / "basic <token>", or an Authorization header (not the value's
+# characters: under (?i) its [A-Za-z] also takes letters that lower() turns into two characters)
+_AUTH_GATE = re.compile(r"b(?:earer|asic)[ \t]")
+
+
+def _has_prefix(text: str) -> bool:
+    """Whether ``text`` may hold a fixed-prefix token (a superset of "any _PREFIXES in text")."""
+    # spelled out, not any(... for ...): this runs once per message and the generator costs more
+    # than the searches on a short one
+    return bool(
+        _AWS_PREFIX(text)
+        or _UNDERSCORE_PREFIX(text)
+        or _DASH_PREFIX(text)
+        or "eyJ" in text
+        or "xox" in text
+        or "hooks.slack" in text
+    )
+
+
+def _has_word(low: str) -> bool:
+    """Whether lowercased text holds a keyword that one of the keyword rules starts from."""
+    return bool(
+        _K_WORD(low)
+        or _P_WORD(low)
+        or _C_WORD(low)
+        or _B_WORD(low)
+        or "auth" in low
+        or "aws" in low
+    )
+
+
+def _nothing_to_find(text: str, pii: tuple[str, ...] | list[str]) -> bool:
+    """Whether no detector can match ``text`` (find_secrets would return [])."""
+    return not (
+        "@" in text
+        or _has_word(text.lower())
+        or _has_prefix(text)
+        or (("card" in pii or "phone" in pii) and _may_have_digit_run(text))
+    )
+
+
+def _may_have_digit_run(text: str) -> bool:
+    """Whether the card and phone detectors can match: _DIGITS, after a cheap count of digits."""
+    if text.isascii():
+        b = text.encode("ascii")
+        if len(b) - len(b.translate(None, _ASCII_DIGITS)) < 8:
+            return False
+    else:
+        # \d also takes other scripts' digits, but every card or phone pattern starts with an
+        # ASCII digit or a +
+        b = text.encode("utf-8", "surrogatepass")
+        if len(b) == len(b.translate(None, _ASCII_DIGITS)) and "+" not in text:
+            return False
+    return _DIGITS.search(text) is not None
 
 # --- PII ----------------------------------------------------------------------------------------
 
@@ -336,6 +413,8 @@ def _is_phone(value: str) -> bool:
 
 def strip_invisible(text: str) -> tuple[str, int]:
     """Remove Unicode Tag, bidi-control and zero-width characters; return (text, how many)."""
+    if text.isascii():  # O(1): every invisible character is outside ASCII
+        return text, 0
     out, n = INVISIBLE_RE.subn("", text)
     return out, n
 
@@ -360,7 +439,11 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
         spans.append(Finding(kind, start, end, value))
 
     low = text.lower()
-    has_prefix = any(p in text for p in _PREFIXES) or "hooks.slack" in text
+    has_prefix = _has_prefix(text)
+    has_word = _has_word(low)
+    has_digits = ("card" in pii or "phone" in pii) and _may_have_digit_run(text)
+    if not (has_prefix or has_word or has_digits or "@" in text):
+        return spans  # the common case: ordinary chat text, nothing any detector could match
     if "PRIVATE KEY" in text:
         for m in _PEM.finditer(text):
             add("private-key", m.start(), m.end())
@@ -387,20 +470,21 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
         for kind, rx in _TOKENS:
             for m in rx.finditer(text):
                 add(kind, m.start(), m.end())
-    if ("aws" in low or "secret" in low or "access" in low or has_prefix) and _AWS_CONTEXT.search(
-        text
-    ):
+    if (
+        (has_word and ("aws" in low or "secret" in low or "access" in low)) or has_prefix
+    ) and _AWS_CONTEXT.search(text):
         for m in _AWS_SECRET.finditer(text):
             v = m.group(0)
             if _mixed(v) and _near(text, m.start(), _AWS_CONTEXT, 300):
                 add("aws-secret-key", m.start(), m.end())
     rules = []
-    if any(w in low for w in _ASSIGN_HINTS):
-        rules.append(_ASSIGN)
-    if "pass" in low or "pin" in low:
-        rules.append(_PROSE)
-    if "bearer" in low or "basic" in low or "authorization" in low:
-        rules.append(_AUTH_HEADER)
+    if has_word:
+        if ("=" in text or ":" in text) and any(w in low for w in _ASSIGN_HINTS):
+            rules.append(_ASSIGN)  # key=value and key: value need the = or the :
+        if _PROSE_GATE.search(low):
+            rules.append(_PROSE)
+        if "authorization" in low or _AUTH_GATE.search(low):
+            rules.append(_AUTH_HEADER)
     for rx in rules:
         for m in rx.finditer(text):
             prose = rx is _PROSE
@@ -424,7 +508,7 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
             local = m.group(0).split("@", 1)[0].lower()
             if local not in {"git", "noreply", "no-reply"}:
                 add("email", m.start(), m.end())
-    if ("card" in pii or "phone" in pii) and _DIGITS.search(text):
+    if has_digits:
         if "card" in pii:
             for m in _CARD.finditer(text):
                 if _is_card(m.group(0)):
@@ -507,6 +591,10 @@ def redact(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -> str:
     """Text with secrets and PII as ``[REDACTED:kind]``, invisible characters removed."""
     if not text:
         return text
+    if pii is None:
+        pii = configured_pii()
+    if _nothing_to_find(text, pii) and (text.isascii() or not INVISIBLE_RE.search(text)):
+        return text  # the common case, without scan()'s bookkeeping
     return scan(text, pii=pii).text
 
 

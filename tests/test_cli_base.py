@@ -40,11 +40,36 @@ def test_help_does_not_import_heavy_modules():
         "import sys\n"
         "from pxprofile.cli import app\n"
         "try:\n    app(['--help'], prog_name='pxprofile')\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('llama_cpp', 'huggingface_hub', 'prompt_toolkit') if m in sys.modules]\n"
+        "slow = ('llama_cpp', 'huggingface_hub', 'prompt_toolkit', 'numpy', 'sqlite_utils',\n"
+        "        'pydantic')\n"
+        "heavy = [m for m in slow if m in sys.modules]\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stderr
+
+
+def test_store_skips_numpy_but_leaves_it_importable(tmp_path):
+    # store.py hides numpy from sqlite-utils (~0.1 s of start-up); numpy and llama_cpp, which
+    # needs it, must still import afterwards in the same process
+    code = (
+        "import importlib.util, sys\n"
+        "from pxprofile.store import open_db\n"
+        "db = open_db(sys.argv[1])\n"
+        "print('numpy' in sys.modules, 'pandas' in sys.modules)\n"
+        "import numpy\n"
+        "assert int(numpy.arange(4).sum()) == 6\n"
+        "if importlib.util.find_spec('llama_cpp'):\n"
+        "    import llama_cpp\n"
+        "    assert llama_cpp.llama_cpp is not None\n"
+        "db['t'].insert({'x': 1})\n"
+        "print(db['t'].count)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "x.db")], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "False False\n1\n"
 
 
 def test_error_is_one_line_without_traceback(tmp_path):

@@ -314,6 +314,26 @@ def test_verbose_shows_llama_cpp_logging():
     assert "llama_model_load" in r.stderr or "llama_context" in r.stderr
 
 
+def test_exit_frees_models_without_destructor_errors():
+    # A long-lived module (json, imported before llama_cpp) keeps pxprofile.engine and its cached
+    # models alive into interpreter teardown, as a pytest session does. Teardown clears
+    # llama_cpp's globals first, and Llama.__del__ then printed "Exception ignored in:
+    # <function Llama.__del__ ...> TypeError: 'NoneType' object is not callable".
+    r = _run(
+        """
+        import json
+        from pxprofile import engine
+        e = engine.load_engine("gemma3-270m", n_ctx=512, n_threads=1, gpu_layers=0)
+        tok = engine.load_tokenizer("gemma3-270m")
+        print(e.count_tokens("hello world"), tok.count_tokens("hi"))
+        json._pxprofile_engine = engine
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip()
+    assert "Exception ignored" not in r.stderr, r.stderr
+
+
 def test_resolve_model_name_order(monkeypatch):
     from pxprofile.models import set_default
 

@@ -312,7 +312,7 @@ def test_budget_skips_a_long_line_and_keeps_a_shorter_later_one():
         L("A", "a much longer line than the budget allows, " * 3, evidence=9),
         L("A", "short", evidence=1),
     ]
-    r = run("gemini", lines, max_chars=70, force=True)
+    r = run("gemini", lines, max_chars=70)
     assert r.text == f"A: {'x' * 50}\nA: short\n"
 
 
