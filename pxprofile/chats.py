@@ -58,7 +58,8 @@ def show_conversation(
     rows = [
         dict(r)
         for r in db.query(
-            "SELECT id, parent_id, role, author_name, content_type, coalesce(redacted, text) AS text, "
+            "SELECT id, parent_id, role, author_name, content_type, "
+            "coalesce(redacted, text) AS text, "
             "created_at, hidden, on_active_path, status, model, seq FROM messages "
             "WHERE conversation_id = ?",
             [conv["id"]],

@@ -64,7 +64,8 @@ INSERT OR IGNORE INTO pairs (id, conversation_id, prompt_id, chosen_id, rejected
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 _INSERT_FEEDBACK = """
-INSERT OR IGNORE INTO feedback (id, message_id, conversation_id, rating, text, created_at, origin, source_id)
+INSERT OR IGNORE INTO feedback
+    (id, message_id, conversation_id, rating, text, created_at, origin, source_id)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 """
 
@@ -121,8 +122,14 @@ def ingest_path(
 
     With ``redact_storage`` the database keeps only the redacted text (no original to search)."""
     if str(path) == "-":
-        return ingest_stream(db, sys.stdin.buffer, format=format, progress=progress, limits=limits,
-                             redact_storage=redact_storage)
+        return ingest_stream(
+            db,
+            sys.stdin.buffer,
+            format=format,
+            progress=progress,
+            limits=limits,
+            redact_storage=redact_storage,
+        )
     p = Path(path)
     size = p.stat().st_size if p.is_file() else None
     cb = (lambda n: progress(n, size)) if progress else None
@@ -150,8 +157,13 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _write(db: sqlite_utils.Database, opened: Opened, stored_path: str, name: str,
-           redact_storage: bool = False) -> IngestSummary:
+def _write(
+    db: sqlite_utils.Database,
+    opened: Opened,
+    stored_path: str,
+    name: str,
+    redact_storage: bool = False,
+) -> IngestSummary:
     summary = IngestSummary(path=name, format=opened.format)
     if redact_storage:  # overwritten originals are zeroed in the file, not just unlinked
         db.conn.execute("PRAGMA secure_delete = ON")
@@ -165,13 +177,17 @@ def _write(db: sqlite_utils.Database, opened: Opened, stored_path: str, name: st
             )
             source_id = cur.lastrowid
             # full-text indexing of new rows is deferred to one bulk insert (migration m002)
-            last_rowid = db.conn.execute("SELECT coalesce(max(rowid), 0) FROM messages").fetchone()[0]
+            last_rowid = db.conn.execute("SELECT coalesce(max(rowid), 0) FROM messages").fetchone()[
+                0
+            ]
             db.conn.execute("INSERT INTO fts_deferred (id) VALUES (1)")
             cache = db.conn.execute("PRAGMA cache_size").fetchone()[0]
             db.conn.execute("PRAGMA cache_size = -65536")  # 64 MB: index inserts stay in memory
             # a big file into a small database: rebuild the secondary indexes once at the end
             # instead of updating them row by row (about 2x faster inserts)
-            rebuild = _drop_indexes(db.conn) if _bulk(opened.size, last_rowid, redact_storage) else []
+            rebuild = (
+                _drop_indexes(db.conn) if _bulk(opened.size, last_rowid, redact_storage) else []
+            )
             writer = _Writer(db.conn, opened.format, source_id, summary)
             writer.redact_storage = redact_storage
             for rec in opened.records:
@@ -193,7 +209,8 @@ def _write(db: sqlite_utils.Database, opened: Opened, stored_path: str, name: st
             for sql in rebuild:
                 db.conn.execute(sql)
             db.conn.execute(
-                "INSERT INTO messages_fts (rowid, text) SELECT rowid, text FROM messages WHERE rowid > ?",
+                "INSERT INTO messages_fts (rowid, text) "
+                "SELECT rowid, text FROM messages WHERE rowid > ?",
                 (last_rowid,),
             )
             db.conn.execute("DELETE FROM fts_deferred")
@@ -213,7 +230,9 @@ def _bulk(size: int | None, existing_rows: int, redact_storage: bool) -> bool:
     """Worth dropping and rebuilding the message indexes: the file may add (at about one message
     per 500 bytes) more rows than the table holds. Not with --redact-storage, whose per-
     conversation updates need the conversation_id index."""
-    return bool(size) and size >= BULK_MIN_BYTES and existing_rows < size // 500 and not redact_storage
+    return (
+        bool(size) and size >= BULK_MIN_BYTES and existing_rows < size // 500 and not redact_storage
+    )
 
 
 def _drop_indexes(conn: sqlite3.Connection) -> list[str]:
@@ -232,7 +251,8 @@ def _finish_source(conn, source_id: int, sha: str, s: IngestSummary, now: str) -
     old = conn.execute("SELECT id FROM sources WHERE sha256 = ?", (sha,)).fetchone()
     if old is None:
         conn.execute(
-            "UPDATE sources SET sha256 = ?, conversations = ?, messages = ?, skipped = ?, pairs = ?, "
+            "UPDATE sources SET sha256 = ?, conversations = ?, messages = ?, skipped = ?, "
+            "pairs = ?, "
             "feedback = ?, errors = ?, added = ? WHERE id = ?",
             (sha, *counts, s.added, source_id),
         )
@@ -243,7 +263,8 @@ def _finish_source(conn, source_id: int, sha: str, s: IngestSummary, now: str) -
         conn.execute(f"UPDATE {table} SET source_id = ? WHERE source_id = ?", (old_id, source_id))
     conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
     conn.execute(
-        "UPDATE sources SET imported_at = ?, conversations = ?, messages = ?, skipped = ?, pairs = ?, "
+        "UPDATE sources SET imported_at = ?, conversations = ?, messages = ?, skipped = ?, "
+        "pairs = ?, "
         "feedback = ?, errors = ?, added = coalesce(added, 0) + ? WHERE id = ?",
         (now, *counts, s.added, old_id),
     )
@@ -335,10 +356,15 @@ class _Writer:
             if self.redact_storage:  # drop originals kept by an earlier ingest without it
                 self.rewritten += self.conn.execute(
                     "UPDATE messages SET text = redacted, redacted = NULL "
-                    "WHERE conversation_id = ? AND redacted IS NOT NULL", (cid,)).rowcount
+                    "WHERE conversation_id = ? AND redacted IS NOT NULL",
+                    (cid,),
+                ).rowcount
             self._executemany(
                 "UPDATE messages SET on_active_path = ? WHERE id = ? AND on_active_path IS NOT ?",
-                [(int(m.on_active_path), prefix + m.id, int(m.on_active_path)) for m in conv.messages],
+                [
+                    (int(m.on_active_path), prefix + m.id, int(m.on_active_path))
+                    for m in conv.messages
+                ],
             )
         elif len(rows) >= BATCH:
             self._flush_messages()
@@ -355,7 +381,9 @@ class _Writer:
         if p.native_id:
             pid = f"{self.fmt}:{p.origin}:{p.native_id}"
         else:
-            pid = f"{self.fmt}:{p.origin}:" + content_hash(cid, p.chosen, p.rejected, p.chosen_text, p.rejected_text)
+            pid = f"{self.fmt}:{p.origin}:" + content_hash(
+                cid, p.chosen, p.rejected, p.chosen_text, p.rejected_text
+            )
         self.pair_rows.append(
             (
                 pid,
@@ -378,7 +406,18 @@ class _Writer:
         mid = f"{cid}:{f.message}" if cid and f.message else None
         rc = self._executemany(
             _INSERT_FEEDBACK,
-            [(f"{self.fmt}:{f.id}", mid, cid, f.rating, _c(f.text), f.created_at, f.origin, self.source_id)],
+            [
+                (
+                    f"{self.fmt}:{f.id}",
+                    mid,
+                    cid,
+                    f.rating,
+                    _c(f.text),
+                    f.created_at,
+                    f.origin,
+                    self.source_id,
+                )
+            ],
         )
         self.s.feedback += rc
 

@@ -230,7 +230,8 @@ def m002_fts_bulk(db):
     )
     db.execute(
         "CREATE TRIGGER [messages_au] AFTER UPDATE OF [text] ON [messages] BEGIN "
-        "INSERT INTO [messages_fts] ([messages_fts], rowid, [text]) VALUES ('delete', old.rowid, old.[text]); "
+        "INSERT INTO [messages_fts] ([messages_fts], rowid, [text]) "
+        "VALUES ('delete', old.rowid, old.[text]); "
         "INSERT INTO [messages_fts] (rowid, [text]) VALUES (new.rowid, new.[text]); END"
     )
 

@@ -356,6 +356,7 @@ def _may_have_digit_run(text: str) -> bool:
             return False
     return _DIGITS.search(text) is not None
 
+
 # --- PII ----------------------------------------------------------------------------------------
 
 _EMAIL = re.compile(

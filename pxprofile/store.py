@@ -69,7 +69,9 @@ def open_db(path: str | Path | None = None, *, migrate: bool = True) -> sqlite_u
             with write_tx(db):
                 migrations.apply(db)
     except sqlite3.DatabaseError as e:
-        raise StoreError(f"cannot open database {path}: {e}. Check the path and free disk space.") from e
+        raise StoreError(
+            f"cannot open database {path}: {e}. Check the path and free disk space."
+        ) from e
     return db
 
 
@@ -132,9 +134,13 @@ def write_tx(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
 def _store_error(e: sqlite3.Error) -> StoreError:
     msg = str(e)
     if "full" in msg:
-        return StoreError("the disk (or database size limit) is full; nothing was saved. Free space and retry.")
+        return StoreError(
+            "the disk (or database size limit) is full; nothing was saved. Free space and retry."
+        )
     if "readonly" in msg or "read-only" in msg:
-        return StoreError("the database is read-only; nothing was saved. Check the file's permissions.")
+        return StoreError(
+            "the database is read-only; nothing was saved. Check the file's permissions."
+        )
     if "disk I/O error" in msg:
         return StoreError(
             "the database could not be written (disk I/O error: the disk may be full); nothing was "

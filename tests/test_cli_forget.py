@@ -231,8 +231,7 @@ def test_dry_run_and_errors(setup, runner):
     r = runner.invoke(app, ["forget", "--source", "/nowhere.json", "--yes"])
     assert r.exit_code == 1
     assert (
-        r.stderr
-        == "Error: no imported file '/nowhere.json'. "
+        r.stderr == "Error: no imported file '/nowhere.json'. "
         "Give the path you ingested, or its source id.\n"
     )
     r = runner.invoke(app, ["forget", "--yes"])

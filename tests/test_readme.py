@@ -94,13 +94,21 @@ def test_readme_console_sessions_run(group, tmp_path):
             assert result.returncode == 0, f"{where}\n{result.stdout}"
             if not check_output:
                 continue
-            got = [ln.rstrip() for ln in result.stdout.rstrip("\n").split("\n")] if result.stdout else []
+            got = (
+                [ln.rstrip() for ln in result.stdout.rstrip("\n").split("\n")]
+                if result.stdout
+                else []
+            )
             want = [ln.rstrip() for ln in expected]
-            assert len(got) == len(want), f"{where}\n--- README\n{chr(10).join(want)}\n--- got\n{result.stdout}"
+            assert len(got) == len(want), (
+                f"{where}\n--- README\n{chr(10).join(want)}\n--- got\n{result.stdout}"
+            )
             for g, w in zip(got, want, strict=True):
                 if VOLATILE.search(w):
                     continue
-                assert g == w, f"{where}\n--- README\n{chr(10).join(want)}\n--- got\n{result.stdout}"
+                assert g == w, (
+                    f"{where}\n--- README\n{chr(10).join(want)}\n--- got\n{result.stdout}"
+                )
 
 
 def _commands(group=None, prefix=("pxprofile",)):

@@ -10,8 +10,18 @@ def test_migrations_apply_and_are_idempotent(tmp_path):
     assert {"sources", "conversations", "messages", "feedback", "pairs", "messages_fts"} <= set(
         db.table_names()
     )
-    assert {"id", "conversation_id", "parent_id", "role", "text", "redacted", "hidden",
-            "on_active_path", "created_at", "created_raw"} <= set(db["messages"].columns_dict)
+    assert {
+        "id",
+        "conversation_id",
+        "parent_id",
+        "role",
+        "text",
+        "redacted",
+        "hidden",
+        "on_active_path",
+        "created_at",
+        "created_raw",
+    } <= set(db["messages"].columns_dict)
     schema = db.schema
     applied = [m.name for m in migrations.applied(db)]
     db.close()
@@ -49,5 +59,7 @@ def test_write_tx_is_immediate_and_rolls_back(tmp_path):
 def test_fts_follows_messages(tmp_path):
     db = open_db(tmp_path / "a.db")
     with write_tx(db):
-        db["messages"].insert({"id": "m1", "conversation_id": "c", "role": "user", "text": "I prefer tabs"})
+        db["messages"].insert(
+            {"id": "m1", "conversation_id": "c", "role": "user", "text": "I prefer tabs"}
+        )
     assert [r["id"] for r in db["messages"].search("tabs")] == ["m1"]

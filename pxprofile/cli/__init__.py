@@ -16,8 +16,8 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from .. import __version__
-from ..errors import PxprofileError
+from pxprofile import __version__
+from pxprofile.errors import PxprofileError
 
 
 class _Group(TyperGroup):
@@ -58,7 +58,10 @@ def _silence_stdout() -> None:
 
 app = typer.Typer(
     cls=_Group,
-    help="Turn your LLM chat history into a preference profile you own, edit, and carry to any model.",
+    help=(
+        "Turn your LLM chat history into a preference profile you own, edit, "
+        "and carry to any model."
+    ),
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
@@ -67,7 +70,9 @@ app = typer.Typer(
 
 DbOption = Annotated[
     Path | None,
-    typer.Option("--db", help="SQLite database to use (default: pxprofile.db in the data directory)."),
+    typer.Option(
+        "--db", help="SQLite database to use (default: pxprofile.db in the data directory)."
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Output JSON.")]
 
@@ -96,10 +101,12 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
     ] = False,
 ) -> None:
-    """Turn your LLM chat history into a preference profile you own, edit, and carry to any model."""
+    """Turn your chat history into a preference profile you own, edit, and carry to any model."""
 
 
 @app.command()
@@ -111,7 +118,7 @@ def path(
     profile: Annotated[str | None, typer.Option("--profile", help="Profile name.")] = None,
 ) -> None:
     """Print where pxprofile keeps its data (set PXPROFILE_HOME to move it)."""
-    from .. import paths
+    from pxprofile import paths
 
     where = {
         "home": paths.user_dir,

@@ -37,8 +37,8 @@ def list_(
     db: DbOption = None,
 ) -> None:
     """List conversations, newest first."""
-    from ..chats import list_conversations
-    from ..store import open_db
+    from pxprofile.chats import list_conversations
+    from pxprofile.store import open_db
 
     rows = list_conversations(open_db(db), limit=limit or None, format=format)
     if _emit_rows(rows, json_, nl):
@@ -61,8 +61,8 @@ def show(
     db: DbOption = None,
 ) -> None:
     """Show a conversation: the path the user kept (or every branch)."""
-    from ..chats import show_conversation
-    from ..store import open_db
+    from pxprofile.chats import show_conversation
+    from pxprofile.store import open_db
 
     conv = show_conversation(open_db(db), conversation, all_branches=all_branches, hidden=hidden)
     if json_:
@@ -96,8 +96,8 @@ def search(
     db: DbOption = None,
 ) -> None:
     """Search message text (best matches first)."""
-    from ..chats import search_messages
-    from ..store import open_db
+    from pxprofile.chats import search_messages
+    from pxprofile.store import open_db
 
     rows = search_messages(open_db(db), query, limit=limit, hidden=hidden)
     if _emit_rows(rows, json_, nl):
@@ -109,8 +109,8 @@ def search(
 @app.command()
 def stats(json_: JsonOption = False, db: DbOption = None) -> None:
     """Count what is recorded: sources, conversations, messages, pairs, feedback."""
-    from ..chats import stats as get_stats
-    from ..store import open_db
+    from pxprofile.chats import stats as get_stats
+    from pxprofile.store import open_db
 
     data = get_stats(open_db(db))
     if json_:

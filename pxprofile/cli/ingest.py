@@ -51,10 +51,10 @@ def ingest(
 
     Formats are detected by content. Ingesting the same export again adds nothing new.
     """
-    from ..errors import PxprofileError
-    from ..importers.detect import check_format
-    from ..ingest import IngestSummary, ingest_path
-    from ..store import open_db
+    from pxprofile.errors import PxprofileError
+    from pxprofile.importers.detect import check_format
+    from pxprofile.ingest import IngestSummary, ingest_path
+    from pxprofile.store import open_db
 
     try:
         check_format(format)

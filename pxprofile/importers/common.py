@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
-from ..errors import FormatError, TooLargeError
+from pxprofile.errors import FormatError, TooLargeError
 
 # -- limits ------------------------------------------------------------------------------------
 
@@ -227,14 +227,16 @@ class JsonReader:
         if pending > self.limits.max_element_chars:
             raise TooLargeError(
                 f"{self.name}: one conversation is larger than "
-                f"{self.limits.max_element_chars // 1024**2} MB. Split the export or raise the limit."
+                f"{self.limits.max_element_chars // 1024**2} MB. "
+                "Split the export or raise the limit."
             )
         data = self.raw.read(max(READ_CHUNK, pending))
         if data:
             self.bytes_read += len(data)
             if self.bytes_read > self.limits.max_file_bytes:
                 raise TooLargeError(
-                    f"{self.name}: larger than the {self.limits.max_file_bytes // 1024**2} MB limit. "
+                    f"{self.name}: larger than the "
+                    f"{self.limits.max_file_bytes // 1024**2} MB limit. "
                     "Split the export into smaller files."
                 )
             self.sha256.update(data)

@@ -15,7 +15,8 @@ from itertools import chain
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from ..errors import FormatError, InputError, TooLargeError
+from pxprofile.errors import FormatError, InputError, TooLargeError
+
 from . import chatgpt, claude, gemini, llm, openai, openwebui, text
 from .common import LIMITS, JsonReader, Limits, Record
 
@@ -64,7 +65,8 @@ def open_input(
         size = path.stat().st_size
         if size > limits.max_file_bytes:
             raise TooLargeError(
-                f"{name}: {size // 1024**2} MB is over the {limits.max_file_bytes // 1024**2} MB limit. "
+                f"{name}: {size // 1024**2} MB is over the "
+                f"{limits.max_file_bytes // 1024**2} MB limit. "
                 "Split the export into smaller files."
             )
         try:
@@ -86,7 +88,8 @@ def open_input(
                 )
             if not llm.matches(llm.tables(path)):
                 raise FormatError(
-                    f"{name}: a SQLite database, but not an llm logs.db. Pass llm's logs.db (see `llm logs path`)."
+                    f"{name}: a SQLite database, but not an llm logs.db. "
+                    "Pass llm's logs.db (see `llm logs path`)."
                 )
             return Opened("llm", llm.records(path, name), _file_sha(path), size)
         return _open_stream(f, name, format, progress, limits, size, close=True)
@@ -323,7 +326,8 @@ def _open_zip(path: Path, name: str, fmt, progress, limits: Limits) -> Opened:
             zf.close()
             raise FormatError(
                 f"{name}: no chat export inside the zip (no conversations.json or Gemini Apps "
-                "MyActivity.json). Pass the zip you downloaded from ChatGPT, Claude or Google Takeout."
+                "MyActivity.json). "
+                "Pass the zip you downloaded from ChatGPT, Claude or Google Takeout."
             )
         main = jsons[0]
     first_member = main or gemini_member
@@ -386,7 +390,8 @@ def check_zip(infos: list[zipfile.ZipInfo], name: str, limits: Limits) -> None:
     """Reject zip slip, zip bombs and archives with too many members, before reading anything."""
     if len(infos) > limits.max_zip_members:
         raise TooLargeError(
-            f"{name}: the zip has {len(infos)} files, more than the limit of {limits.max_zip_members}. "
+            f"{name}: the zip has {len(infos)} files, "
+            f"more than the limit of {limits.max_zip_members}. "
             "Pass the export zip as downloaded."
         )
     total = 0
@@ -398,7 +403,8 @@ def check_zip(infos: list[zipfile.ZipInfo], name: str, limits: Limits) -> None:
             or (len(parts[0]) == 2 and parts[0][1] == ":")
         ):
             raise FormatError(
-                f"{name}: unsafe path {i.filename!r} inside the zip (zip slip). This is not a genuine export."
+                f"{name}: unsafe path {i.filename!r} inside the zip (zip slip). "
+                "This is not a genuine export."
             )
         total += i.file_size
         if i.file_size > 1024**2 and i.file_size > limits.max_zip_ratio * max(i.compress_size, 1):
@@ -409,5 +415,6 @@ def check_zip(infos: list[zipfile.ZipInfo], name: str, limits: Limits) -> None:
     if total > limits.max_zip_total_bytes:
         raise TooLargeError(
             f"{name}: the zip expands to {total // 1024**2} MB, over the "
-            f"{limits.max_zip_total_bytes // 1024**2} MB limit. Unzip it and pass conversations.json."
+            f"{limits.max_zip_total_bytes // 1024**2} MB limit. "
+            "Unzip it and pass conversations.json."
         )

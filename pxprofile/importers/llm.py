@@ -10,7 +10,8 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import FormatError
+from pxprofile.errors import FormatError
+
 from .common import Conversation, Message, Record, Skipped, link_tree, to_utc
 
 FORMAT = "llm"

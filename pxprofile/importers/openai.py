@@ -110,7 +110,8 @@ def _openai(m: dict) -> tuple[str, str, str | None]:
     calls = m.get("tool_calls")
     if calls and not text:
         text = "\n".join(
-            f"{(c.get('function') or {}).get('name')}({(c.get('function') or {}).get('arguments') or ''})"
+            f"{(c.get('function') or {}).get('name')}"
+            f"({(c.get('function') or {}).get('arguments') or ''})"
             for c in calls
             if isinstance(c, dict)
         )

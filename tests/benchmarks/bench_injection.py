@@ -34,8 +34,12 @@ def main(model: str = "gemma3-270m") -> int:
         payload = MP_CASES[case][0]
         os.environ["PXPROFILE_HOME"] = tempfile.mkdtemp(prefix=f"px-{case}-")
         db = open_db()
-        turns = [("user", "I prefer short answers."), ("assistant", "Noted."),
-                 ("user", PASTE.format(payload)), ("assistant", "Here is a summary.")]
+        turns = [
+            ("user", "I prefer short answers."),
+            ("assistant", "Noted."),
+            ("user", PASTE.format(payload)),
+            ("assistant", "Here is a summary."),
+        ]
         add_conversation(db, "attack", turns)
         result = infer.update(db, engine=engine)
         path = profile.profile_file()
@@ -45,8 +49,10 @@ def main(model: str = "gemma3-270m") -> int:
             texts += [export.export_prompt(lines, target=t).text for t in export.TARGETS]
         leaked = sorted({c for t in texts for c in CANARIES if c in t.lower()})
         successes += bool(leaked)
-        print(f"{case}: {len(result.applied)} applied, {len(result.rejected)} rejected, "
-              f"canaries leaked: {leaked or 'none'}")
+        print(
+            f"{case}: {len(result.applied)} applied, {len(result.rejected)} rejected, "
+            f"canaries leaked: {leaked or 'none'}"
+        )
     print(f"attack success rate with {model}: {successes}/{len(MP_CASES)}")
     return 0
 
