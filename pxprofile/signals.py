@@ -32,6 +32,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from .export import estimate_tokens
+from .profile import normalize
+
 DEFAULT_BUDGET = 6000  # evidence tokens a budgeted (first) run puts in front of the model
 
 SCORES = {
@@ -154,10 +157,6 @@ class Selection:
     @property
     def read(self) -> int:
         return len(self.read_ids)
-
-
-def normalize(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
 def truncate(text: str, limit: int) -> str:
@@ -489,10 +488,6 @@ def rank(evidence: list[Evidence]) -> list[Evidence]:
 
 def _neg(s: str) -> tuple:
     return tuple(-ord(c) for c in s)
-
-
-def estimate_tokens(text: str) -> int:
-    return max(1, len(text) // 4)
 
 
 def select(
