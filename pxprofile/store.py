@@ -49,11 +49,12 @@ def open_db(path: str | Path | None = None, *, migrate: bool = True) -> sqlite_u
     from .migrations import migrations
 
     path = Path(path) if path else db_path()
-    if path.exists() and path.is_dir():
+    if path.is_dir():
         raise StoreError(f"{path} is a directory, not a database file. Pass a file path to --db.")
-    if path.exists() and path.stat().st_size and not _is_sqlite(path):
-        raise StoreError(f"{path} is not a SQLite database. Pass another path to --db.")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StoreError(f"cannot create {path.parent}: {e.strerror}. Check the path.") from e
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         # execute_plugins=False: no sqlite-utils plugins on our connection (and no entry-point
@@ -69,17 +70,18 @@ def open_db(path: str | Path | None = None, *, migrate: bool = True) -> sqlite_u
             with write_tx(db):
                 migrations.apply(db)
     except sqlite3.DatabaseError as e:
+        # The header is checked by SQLite itself, never by open()ing the file: a plain
+        # open()/close() drops every POSIX lock this process holds on it (howtocorrupt.html 2.2).
+        if "not a database" in str(e):
+            raise StoreError(f"{path} is not a SQLite database. Pass another path to --db.") from e
+        if "readonly" in str(e) or "unable to open" in str(e):
+            raise StoreError(
+                f"cannot write the database {path}: {e}. Check the file's and folder's permissions."
+            ) from e
         raise StoreError(
             f"cannot open database {path}: {e}. Check the path and free disk space."
         ) from e
     return db
-
-
-def _is_sqlite(path: Path) -> bool:
-    # Only called before any connection to this file is open in this process: a plain
-    # open()/close() of a database file drops every POSIX lock the process holds on it.
-    with open(path, "rb") as f:
-        return f.read(16) == b"SQLite format 3\x00"
 
 
 @contextlib.contextmanager
