@@ -114,15 +114,25 @@ def _segments(user) -> list[Segment]:
     return list(user)
 
 
+class TruncatedOutputError(InferenceError):
+    """Schema-constrained output cut off at max_tokens; ``text`` holds what was generated, so a
+    caller can still use the complete items at its start."""
+
+    def __init__(self, message: str, text: str):
+        super().__init__(message)
+        self.text = text
+
+
 def _parse_json(text: str, finish_reason: str, max_tokens: int) -> Any:
     try:
         return json.loads(text, strict=False)  # llama.cpp's grammar lets raw newlines into strings
     except json.JSONDecodeError as e:
         if finish_reason == "length":
-            raise InferenceError(
+            raise TruncatedOutputError(
                 f"The model's JSON output was cut off at max_tokens={max_tokens}; "
                 "nothing was changed. "
-                "Allow more output tokens or send less evidence per batch."
+                "Allow more output tokens or send less evidence per batch.",
+                text,
             ) from e
         raise InferenceError(
             f"The model's output is not valid JSON ({e.msg} at char {e.pos}); nothing was changed. "

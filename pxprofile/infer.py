@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import signals
-from .engine import Segment
+from .engine import Segment, TruncatedOutputError
 from .errors import InferenceError, PxprofileError
 from .guard import MAX_LINE_CHARS, MAX_NEW_LINES_PER_CONVERSATION, evidence_problem, line_problem
 from .profile import Change
@@ -300,6 +300,31 @@ def parse_operations(data: Any, text: str = "") -> list[dict]:
     if not isinstance(data, dict) or not isinstance(data.get("operations"), list):
         raise InferenceError("the model's output has no operations list; nothing was changed")
     return list(data["operations"])
+
+
+_OPERATIONS_START = re.compile(r'\s*\{\s*"operations"\s*:\s*\[')
+
+
+def salvage_operations(text: str) -> list[dict]:
+    """The complete operations at the start of output cut off at max_tokens.
+
+    A small model can ramble inside the grammar until it runs out of tokens; the operations it
+    finished before that are as valid as any (they are validated like the rest)."""
+    m = _OPERATIONS_START.match(text)
+    if not m:
+        return []
+    decoder = json.JSONDecoder(strict=False)
+    pos, ops = m.end(), []
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        try:
+            item, pos = decoder.raw_decode(text, pos)
+        except ValueError:
+            return ops
+        if not isinstance(item, dict):
+            return ops
+        ops.append(item)
 
 
 def _strip_think(text: str) -> str:
@@ -851,6 +876,12 @@ def _run_batch(db, engine, lines, batch, labels, state, native, result, max_toke
         completion = engine.complete(
             system, segs, schema=sch, max_tokens=max_tokens or output_budget(engine, False)
         )
+    except TruncatedOutputError as e:
+        ops = salvage_operations(e.text)
+        if not ops:
+            return [], [], f"The model failed: {str(e).rstrip('.')}."
+        changes, rejected = validate(db, ops, lines, labels, state=state)
+        return changes, rejected, None
     except PxprofileError as e:
         return [], [], f"The model failed: {str(e).rstrip('.')}."
     _count(result, completion)

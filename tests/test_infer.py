@@ -246,6 +246,41 @@ def test_output_without_operations_or_raising_engine_changes_nothing(db):
     assert [r["status"] for r in updates(db)] == ["failed", "failed"]
 
 
+def test_salvage_keeps_only_complete_operations():
+    cut = (
+        '{"operations": [{"op": "add", "section": "Avoid", "line": 0, "text": "Emoji", '
+        '"evidence": ["E1"]},\n {"op": "add", "section": "Avoid", "line": 0, "text": "Emoji emoji e'
+    )
+    assert infer.salvage_operations(cut) == [
+        {"op": "add", "section": "Avoid", "line": 0, "text": "Emoji", "evidence": ["E1"]}
+    ]
+    assert infer.salvage_operations('{"operations": [{"op": "ad') == []
+    assert infer.salvage_operations("not json at all") == []
+
+
+def test_output_cut_off_at_max_tokens_still_applies_its_complete_operations(db):
+    from pxprofile.engine import TruncatedOutputError
+
+    add_conversation(db, "c1", [("user", "I prefer tables over prose.")])
+    rambling = (
+        '{"operations": [{"op": "add", "section": "Communication style", "line": 0, '
+        '"text": "Prefers tables over prose", "evidence": ["E1"]}, {"op": "add", "section": '
+        '"Communication style", "line": 0, "text": "Prefers tables tables tables tables'
+    )
+    eng = FakeEngine().enqueue(TruncatedOutputError("cut off at max_tokens=444", rambling))
+    result = infer.update(db, engine=eng)
+    assert result.status == "ok" and not result.errors
+    assert "- Prefers tables over prose\n" in file_text()
+    assert [ln.text for ln in profile.current_lines(db)] == ["Prefers tables over prose"]
+    # a cut-off output with no complete operation is a failure that changes nothing
+    add_conversation(db, "c2", [("user", "I prefer dark mode.")])
+    before = file_text()
+    eng.enqueue(TruncatedOutputError("cut off at max_tokens=444", '{"operations": [{"op'))
+    result = infer.update(db, engine=eng)
+    assert result.status == "failed" and "cut off" in result.errors[0]
+    assert file_text() == before
+
+
 def test_all_invalid_operations_leave_the_profile_and_record_a_noop(db):
     seed(db, user=["Uses British spelling"], model=["Prefers short answers"])
     before = file_text()
