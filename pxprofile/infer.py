@@ -131,10 +131,11 @@ class UpdateResult:
                 " merge it by hand or run `pxprofile update` again."
             )
         if self.messages_left:
-            text += (
-                f"\n{self.messages_left:,} messages not read yet: run `pxprofile update --all` "
-                "to read everything."
-            )
+            left = f"\n{self.messages_left:,} message{'s' if self.messages_left != 1 else ''}"
+            if self.errors:  # what a failed batch held stays unread; --all would not help
+                text += f"{left} not read yet: `pxprofile update` tries again."
+            else:
+                text += f"{left} not read yet: run `pxprofile update --all` to read everything."
         return text
 
 

@@ -279,6 +279,9 @@ def test_output_cut_off_at_max_tokens_still_applies_its_complete_operations(db):
     result = infer.update(db, engine=eng)
     assert result.status == "failed" and "cut off" in result.errors[0]
     assert file_text() == before
+    # what the failed batch held stays unread, and the summary does not send the user to --all
+    assert result.messages_left == 1
+    assert result.summary().endswith("\n1 message not read yet: `pxprofile update` tries again.")
 
 
 def test_all_invalid_operations_leave_the_profile_and_record_a_noop(db):
