@@ -8,6 +8,7 @@ lock upgrades (see ../shared/research/reliability.md section 3.2).
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import sqlite3
 import sys
@@ -55,6 +56,12 @@ def open_db(path: str | Path | None = None, *, migrate: bool = True) -> sqlite_u
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StoreError(f"cannot create {path.parent}: {e.strerror}. Check the path.") from e
+    fs = filesystem_type(path.parent)
+    if fs in NETWORK_FILESYSTEMS:
+        raise StoreError(
+            f"{path} is on a network filesystem ({fs}); SQLite's WAL mode, which pxprofile relies "
+            "on, needs a local disk. Set PXPROFILE_HOME or --db to a local path."
+        )
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         # execute_plugins=False: no sqlite-utils plugins on our connection (and no entry-point
@@ -82,6 +89,39 @@ def open_db(path: str | Path | None = None, *, migrate: bool = True) -> sqlite_u
             f"cannot open database {path}: {e}. Check the path and free disk space."
         ) from e
     return db
+
+
+# "All processes using a database must be on the same host computer; WAL does not work over a
+# network filesystem" (sqlite.org/wal.html).
+NETWORK_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs",
+     "fuse.sshfs", "sshfs", "fuse.rclone", "davfs", "fuse.davfs2", "lustre", "gpfs"}
+)  # fmt: skip
+
+
+def filesystem_type(directory: Path) -> str | None:
+    """The type of the filesystem holding ``directory`` (Linux: /proc/self/mountinfo), or None."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8") as f:
+            mountinfo = f.read()
+    except OSError:
+        return None
+    return mount_type(mountinfo, os.path.realpath(directory))
+
+
+def mount_type(mountinfo: str, target: str) -> str | None:
+    """The filesystem type of the longest mount point in ``mountinfo`` that contains target."""
+    best, best_type = "", None
+    for line in mountinfo.splitlines():
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        if len(fields) < 5 or not right:
+            continue
+        point = fields[4].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, best_type = point, right.split()[0]
+    return best_type
 
 
 @contextlib.contextmanager

@@ -63,3 +63,38 @@ def test_fts_follows_messages(tmp_path):
             {"id": "m1", "conversation_id": "c", "role": "user", "text": "I prefer tabs"}
         )
     assert [r["id"] for r in db["messages"].search("tabs")] == ["m1"]
+
+
+MOUNTINFO = """\
+27 1 254:1 / / rw,relatime - ext4 /dev/vda rw
+40 27 0:45 / /home/me/shared rw,relatime - nfs4 server:/export rw,vers=4.2
+41 27 0:46 / /home/me/my\\040docs rw,relatime - cifs //nas/docs rw
+"""
+
+
+def test_mount_type_picks_the_longest_containing_mount_point():
+    from pxprofile.store import mount_type
+
+    assert mount_type(MOUNTINFO, "/home/me") == "ext4"
+    assert mount_type(MOUNTINFO, "/home/me/shared/px") == "nfs4"
+    assert mount_type(MOUNTINFO, "/home/me/shared") == "nfs4"
+    assert mount_type(MOUNTINFO, "/home/me/sharedness") == "ext4"
+    assert mount_type(MOUNTINFO, "/home/me/my docs/px") == "cifs"
+
+
+def test_database_on_a_network_filesystem_is_refused(tmp_path, monkeypatch, runner):
+    from pxprofile import store
+    from pxprofile.cli import app
+    from pxprofile.errors import StoreError
+
+    assert store.filesystem_type(tmp_path) not in store.NETWORK_FILESYSTEMS  # the real check
+    monkeypatch.setattr(store, "filesystem_type", lambda directory: "nfs4")
+    try:
+        open_db(tmp_path / "a.db")
+        raise AssertionError("opened a database on NFS")
+    except StoreError as e:
+        assert "network filesystem (nfs4)" in str(e)
+    assert not (tmp_path / "a.db").exists()
+    result = runner.invoke(app, ["stats", "--db", str(tmp_path / "a.db")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and "needs a local disk" in result.stderr
