@@ -98,3 +98,19 @@ def test_database_on_a_network_filesystem_is_refused(tmp_path, monkeypatch, runn
     result = runner.invoke(app, ["stats", "--db", str(tmp_path / "a.db")])
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ") and "needs a local disk" in result.stderr
+
+
+def test_no_fork_with_an_open_connection_and_no_raw_open_of_the_database():
+    """howtocorrupt.html 2.2 and 2.7: a forked child must not inherit a connection, and a plain
+    open()/close() of the database file drops this process's POSIX locks on it. pxprofile never
+    forks (subprocesses are exec'd) and never opens the database file except through SQLite."""
+    import re
+    from pathlib import Path
+
+    import pxprofile
+
+    root = Path(pxprofile.__file__).parent
+    for source in root.rglob("*.py"):
+        text = source.read_text(encoding="utf-8")
+        assert not re.search(r"\bimport multiprocessing\b|\bos\.fork\(", text), source
+        assert not re.search(r"open\([^)]*db_path\(", text), source
