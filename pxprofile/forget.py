@@ -275,8 +275,6 @@ def forget(db, plan: ForgetPlan, *, profile: str | None = None) -> ForgetResult:
     with write_tx(db):
         if plan.messages:
             q, args = _in(plan.messages)
-            # a deferred-FTS marker left by a killed ingest would skip index updates: clear it
-            db.execute("delete from fts_deferred")
             db.execute(f"delete from digested where message_id in ({q})", args)
             db.execute(f"delete from profile_evidence where message_id in ({q})", args)
             result.messages = db.execute(f"delete from messages where id in ({q})", args).rowcount
