@@ -134,7 +134,7 @@ def ingest_path(
     size = p.stat().st_size if p.is_file() else None
     cb = (lambda n: progress(n, size)) if progress else None
     opened = open_input(p, name=str(path), format=format, progress=cb, limits=limits)
-    return _write(db, opened, str(p.resolve()), str(path), redact_storage)
+    return _route(db, opened, str(p.resolve()), str(path), redact_storage)
 
 
 def ingest_stream(
@@ -150,7 +150,14 @@ def ingest_stream(
     """Ingest from a binary stream (stdin): JSON, JSON Lines or a text transcript."""
     cb = (lambda n: progress(n, None)) if progress else None
     opened = open_input(None, stream, name=name, format=format, progress=cb, limits=limits)
-    return _write(db, opened, name, name, redact_storage)
+    return _route(db, opened, name, name, redact_storage)
+
+
+def _route(db, opened: Opened, stored_path: str, name: str, redact_storage: bool):
+    """Memory files (and memories inside an export) become profile lines (issue 14)."""
+    from .imported import ingest_opened
+
+    return ingest_opened(db, opened, stored_path, name, redact_storage, _write)
 
 
 def _now() -> str:

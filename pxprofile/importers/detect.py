@@ -17,10 +17,11 @@ from typing import Any, BinaryIO
 
 from pxprofile.errors import FormatError, InputError, TooLargeError
 
-from . import chatgpt, claude, gemini, llm, openai, openwebui, text
+from . import chatgpt, claude, gemini, llm, more, openai, openwebui, text
 from .common import LIMITS, JsonReader, Limits, Record
 
 FORMATS = ("chatgpt", "claude", "gemini", "openai", "sharegpt", "openwebui", "llm", "text")
+FORMATS += more.FORMATS  # issue 14: grok, deepseek, aistudio, sillytavern, memory files
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -199,6 +200,11 @@ def _text_records(reader: JsonReader, name: str, fmt: str | None) -> Iterator[Re
     body = reader.buf[reader.pos :]
     if not body.strip():
         raise FormatError(f"{name}: the file is empty. Pass a chat export.")
+    # -- issue 14: memory lists saved as text (more.py) --
+    extra = more.text_format(body, fmt)
+    if extra is not None:
+        return more.text_records(extra, body)
+    # -- end issue 14 --
     if fmt != "text" and not text.matches(body):
         raise FormatError(
             f"{name}: unknown format (not JSON, and no 'User:' / 'Assistant:' turns). "
@@ -208,6 +214,9 @@ def _text_records(reader: JsonReader, name: str, fmt: str | None) -> Iterator[Re
 
 
 def _detect_element(first: Any, name: str) -> str:
+    found = more.detect_element(first)  # issue 14 (more.py)
+    if found is not None:
+        return found
     if chatgpt.matches(first) or chatgpt.is_feedback(first) or chatgpt.is_comparison(first):
         return "chatgpt"
     if claude.matches(first):
@@ -224,6 +233,9 @@ def _detect_element(first: Any, name: str) -> str:
 
 
 def _detect_object(obj: Any, name: str) -> str:
+    found = more.detect_object(obj)  # issue 14 (more.py): Grok before ChatGPT's "conversations"
+    if found is not None:
+        return found
     if chatgpt.conversations_of(obj) is not None:
         return "chatgpt"
     if claude.matches(obj):
@@ -242,6 +254,8 @@ def _detect_object(obj: Any, name: str) -> str:
 
 def _unwrap(fmt: str, obj: Any) -> Iterable[Any]:
     """The conversations inside a single top-level object."""
+    if fmt in more.FORMATS:  # issue 14 (more.py)
+        return more.unwrap(fmt, obj)
     if fmt == "chatgpt":
         return chatgpt.conversations_of(obj) or [obj]
     if fmt == "sharegpt" and openai.sharegpt_matches(obj):
@@ -255,6 +269,8 @@ def _unwrap(fmt: str, obj: Any) -> Iterable[Any]:
 
 
 def _dispatch(fmt: str, first: Any, items: Iterable[Any], name: str) -> Iterator[Record]:
+    if fmt in more.FORMATS:  # issue 14 (more.py)
+        return more.dispatch(fmt, first, items, name)
     if fmt == "chatgpt":
         if chatgpt.is_feedback(first):
             return chatgpt.feedback_records(items)
@@ -310,6 +326,9 @@ def _open_zip(path: Path, name: str, fmt, progress, limits: Limits) -> Opened:
         return min(found, key=lambda i: i.filename.count("/")) if found else None
 
     main = shallowest("conversations.json")
+    grok_main = more.zip_main(list(files))  # issue 14: Grok's export has no conversations.json
+    if main is None and grok_main is not None:
+        main = files[grok_main]
     gemini_member = next(
         (
             i
@@ -351,21 +370,25 @@ def _open_zip(path: Path, name: str, fmt, progress, limits: Limits) -> Opened:
         for base in ("message_feedback.json", "model_comparisons.json"):
             info = shallowest(base)
             if info is not None and info is not main:
-                companions.append(info)
+                companions.append((info, "chatgpt"))
+    for base, companion_format in more.zip_companions(found).items():  # issue 14: memories.json
+        info = shallowest(base)
+        if info is not None and info is not main:
+            companions.append((info, companion_format))
 
     def records() -> Iterator[Record]:
         try:
             yield from recs
             done[0] += first_member.file_size
-            for info in companions:
+            for info, companion_format in companions:
                 cname = f"{name}:{info.filename}"
                 r = JsonReader(
                     _member(zf, info, name), cname, limits=limits, progress=member_progress(done[0])
                 )
                 if r.peek() == "":
                     continue
-                _, more = json_records(r, cname, "chatgpt")
-                yield from more
+                _, more_records = json_records(r, cname, companion_format)
+                yield from more_records
                 done[0] += info.file_size
         except (zipfile.BadZipFile, EOFError, OSError) as e:
             raise FormatError(
