@@ -16,7 +16,7 @@ Targets (``TARGETS``): claude (a ``<user_preferences>`` block, or with style="me
 ``[YYYY-MM-DD] - memory`` lines Claude's memory import reads), chatgpt (the two custom
 instruction fields, each within ``CHATGPT_FIELD_CHARS`` by default), gemini (saved-info lines),
 openai (a system message), ollama (a Modelfile ``SYSTEM`` block), llm (a simonw/llm template),
-markdown, json.
+markdown, json, pam (a Portable AI Memory v1.0 file, see pam.py).
 
 Budgets. When the lines do not fit, they are kept in priority order: user-written lines first,
 then by evidence count, then by how recently they were supported, then in file order. A line
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from .profile import Line
 
 TARGETS = ("claude", "chatgpt", "gemini", "openai", "ollama", "llm", "markdown", "json")
+TARGETS += ("pam",)  # issue 14: a Portable AI Memory v1.0 file (pxprofile.pam)
 CLAUDE_STYLES = ("block", "memory")
 CHATGPT_FIELDS = ("about", "respond")
 CHATGPT_FIELD_CHARS = 1500  # widely reported (third-party) limit of each custom-instruction field
@@ -235,6 +236,11 @@ def render(
         return f"{DEFAULT_TITLE}\n\n{_markdown_body(lines)}"
     if target == "json":
         return _json_lines(lines)
+    if target == "pam":  # issue 14: lines may carry ``imported`` (their origin) for provenance
+        from .pam import render as pam_render
+
+        origins = {ln.id: ln.imported for ln in lines if getattr(ln, "imported", None)}
+        return pam_render(lines, today=today or _today(), origins=origins)
     raise ExportError(f"unknown target {target!r}. Choose one of: {', '.join(TARGETS)}.")
 
 

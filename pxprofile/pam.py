@@ -182,7 +182,7 @@ def _memory(m: Any, i: int, name: str, exporter: str | None) -> Memory | LeftOut
     if not isinstance(section, str) or not section.strip() or "\n" in section:
         section = _TYPE_SECTION.get(kind, ABOUT)
     platform = prov.get("platform") if isinstance(prov.get("platform"), str) else "unknown"
-    origin = f"Portable AI Memory ({platform}" + (f", via {exporter})" if exporter else ")")
+    origin = f"Portable AI Memory ({platform}" + (f" via {exporter})" if exporter else ")")
     from .importers.common import to_utc
 
     return Memory(

@@ -10,7 +10,7 @@ import typer
 
 from . import DbOption, JsonOption, app
 
-TARGET_HELP = "claude, chatgpt, gemini, openai, ollama, llm, markdown or json."
+TARGET_HELP = "claude, chatgpt, gemini, openai, ollama, llm, markdown, json or pam."
 
 
 @app.command()
@@ -97,7 +97,7 @@ def export(
     if source is not None and from_file is not None:
         raise typer.BadParameter("give a SOURCE file or --from, not both", param_hint="--from")
 
-    lines = _lines(source if source is not None else from_file, db, profile)
+    lines = _lines(source if source is not None else from_file, db, profile, target)
     notes: list[str] = []
     count_tokens = _token_counter(model, notes) if max_tokens is not None and lines else None
     engine = _engine(model) if task and model and lines else None
@@ -120,7 +120,7 @@ def export(
         typer.echo(note, err=True)
 
 
-def _lines(source, db, profile):
+def _lines(source, db, profile, target=None):
     """The lines to export: a file or stdin when given, else the profile (with provenance)."""
     from pxprofile.errors import InputError
     from pxprofile.profile import export_lines
@@ -128,7 +128,15 @@ def _lines(source, db, profile):
     if source is None:
         from pxprofile.store import open_db
 
-        return export_lines(db=open_db(db), profile=profile)
+        database = open_db(db)
+        lines = export_lines(db=database, profile=profile)
+        if target == "pam":  # issue 14: imported lines keep the provenance they came with
+            from pxprofile.imported import origins
+
+            found = origins(database, [ln.id for ln in lines])
+            for ln in lines:
+                ln.imported = found.get(ln.id)
+        return lines
     where = "stdin" if str(source) == "-" else str(source)
     try:
         text = sys.stdin.read() if where == "stdin" else Path(source).read_text(encoding="utf-8")

@@ -316,6 +316,9 @@ def _print_evidence(items: list[dict], indent: str = "  ") -> None:
 def _print_why(item: dict) -> None:
     status = "" if item["status"] == "active" else f" [{item['status']}]"
     typer.echo(f'"{item["text"]}" ({item["section"]}){status}')
+    if item.get("imported"):  # issue 14: a memory adopted from another tool
+        src = item["imported"]
+        typer.echo(f"  Imported from {src['origin']}: {src['file']}, {_day(src['imported_at'])}.")
     if item["author"] == "user":
         typer.echo(
             "  You wrote this line (no evidence from your chats needed); pxprofile never changes "
@@ -361,8 +364,10 @@ def why(
     """Show the messages behind a profile line: conversation, date and your words."""
     from pxprofile import profile as prof
 
+    from pxprofile.imported import annotate
+
     database = _db(db)
-    items = prof.why(database, text, profile)
+    items = annotate(database, prof.why(database, text, profile))  # issue 14: imported from
     if json_:
         print_json(items)
         return
