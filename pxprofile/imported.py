@@ -128,8 +128,9 @@ def adopt(
             doc = document.parse(text)
             for m in plan.add:
                 doc.add(m.section, m.text)
+            data = document.render(doc).encode("utf-8")
             try:
-                fileio.atomic_write(path, document.render(doc).encode("utf-8"), expect_sha256=file_sha)
+                fileio.atomic_write(path, data, expect_sha256=file_sha)
             except ConflictError:
                 continue
             break
@@ -152,13 +153,14 @@ def _plan(db, pname: str, text: str, mems: list[Memory], summary: MemorySummary)
             [pname],
         )
     }
-    deleted = [r["text"] for r in db.query(
-        "select text from profile_deletions where profile = ?", [pname]
-    )]
+    deleted = [
+        r["text"] for r in db.query("select text from profile_deletions where profile = ?", [pname])
+    ]
     present = [b.text for _s, b in document.parse(text).bullets()]
     for m in mems:
         key = content_hash(m.text)
-        if known.get(key) in ("deleted", "retired") or any(prof.similar(m.text, d) for d in deleted):
+        gone = known.get(key) in ("deleted", "retired")
+        if gone or any(prof.similar(m.text, d) for d in deleted):
             summary.deleted += 1
             continue
         if key in known or any(prof.similar(m.text, p) for p in present):
@@ -184,10 +186,8 @@ def _record(db, pname, plan, lines, summary, source: str, sha: str) -> None:
     now = _now()
     rows = []
     for m, is_new in [(m, True) for m in plan.add] + [(m, False) for m in plan.link]:
-        match = next(
-            (ln for ln in lines if (ln.text == m.text if is_new else prof.similar(ln.text, m.text))),
-            None,
-        )
+        same = (lambda t, m=m: t == m.text) if is_new else (lambda t, m=m: prof.similar(t, m.text))
+        match = next((ln for ln in lines if same(ln.text)), None)
         if match is None or match.id is None:
             continue
         summary.lines_added += is_new
@@ -221,9 +221,7 @@ def origins(db, line_ids: Iterable[int | None]) -> dict[int, dict]:
         return {}
     marks = ",".join("?" * len(ids))
     out: dict[int, dict] = {}
-    for r in db.query(
-        f"select * from imported_lines where line_id in ({marks}) order by id", ids
-    ):
+    for r in db.query(f"select * from imported_lines where line_id in ({marks}) order by id", ids):
         if r["line_id"] in out:
             continue
         out[r["line_id"]] = {

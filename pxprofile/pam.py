@@ -212,8 +212,10 @@ def document(
         from . import __version__ as version
     tool = f"pxprofile/{version}"
     day = f"{today}T00:00:00Z"
-    mems = [_export_memory(ln, i, day, tool, (origins or {}).get(ln.id or -1)) for i, ln in
-            enumerate(lines)]
+    mems = [
+        _export_memory(ln, i, day, tool, (origins or {}).get(ln.id or -1))
+        for i, ln in enumerate(lines)
+    ]
     digest = checksum(mems)
     return {
         "schema": "portable-ai-memory",
@@ -224,7 +226,11 @@ def document(
         "export_date": day,
         "owner": {"id": "pxprofile-local-user"},
         "memories": mems,
-        "integrity": {"canonicalization": "RFC8785", "checksum": digest, "total_memories": len(mems)},
+        "integrity": {
+            "canonicalization": "RFC8785",
+            "checksum": digest,
+            "total_memories": len(mems),
+        },
         "export_type": "full",
     }
 

@@ -363,7 +363,6 @@ def why(
 ) -> None:
     """Show the messages behind a profile line: conversation, date and your words."""
     from pxprofile import profile as prof
-
     from pxprofile.imported import annotate
 
     database = _db(db)

@@ -55,13 +55,17 @@ def records(items: Iterable[Any]) -> Iterator[Record]:
 
 def _conversation(cid: str, conv: dict) -> Conversation:
     messages: list[Message] = []
-    for key, node in conv["mapping"].items():
+    mapping = conv["mapping"]
+    for key, node in mapping.items():
         if not isinstance(node, dict):
             raise CorruptConversation(f"node {key!r} is not an object")
         msg = node.get("message")
         if not isinstance(msg, dict):
             continue  # the root
         parent = node.get("parent")
+        up = mapping.get(parent) if isinstance(parent, str) else None
+        if isinstance(up, dict) and not isinstance(up.get("message"), dict):
+            parent = None  # the message-less "root" node is no message of its own
         messages += _node(str(node.get("id") or key), msg, str(parent) if parent else None)
     if not messages:
         raise CorruptConversation("no messages")

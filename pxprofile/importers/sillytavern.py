@@ -28,7 +28,9 @@ from .common import (
 )
 
 FORMAT = "sillytavern"
-_HUMANIZED = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2}) @(\d{1,2})h (\d{1,2})m (\d{1,2})s(?: (\d+)ms)?$")
+_HUMANIZED = re.compile(
+    r"^(\d{4})-(\d{1,2})-(\d{1,2}) @(\d{1,2})h (\d{1,2})m (\d{1,2})s(?: (\d+)ms)?$"
+)
 
 
 def matches(first: Any) -> bool:

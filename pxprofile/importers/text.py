@@ -44,8 +44,9 @@ SPEAKERS = {
 _NAMES = "|".join(sorted(SPEAKERS, key=len, reverse=True))
 # "**User:**", ">> USER:", "You said:" (ChatGPT's copy of a chat), "Claude said:"
 _SAID = r"(?:\s+(?:said|wrote|asked|replied))?"
+_QUOTE = r"(?:>{1,2}\s*)?"  # ">> USER:"
 _LABEL = re.compile(
-    rf"^\s{{0,3}}(?:>{{1,2}}\s*)?(?:\*\*|__)?({_NAMES}){_SAID}(?:\*\*|__)?\s*:(?:\*\*|__)?[ \t]?(.*)$",
+    rf"^\s{{0,3}}{_QUOTE}(?:\*\*|__)?({_NAMES}){_SAID}(?:\*\*|__)?\s*:(?:\*\*|__)?[ \t]?(.*)$",
     re.I,
 )
 _HEADING = re.compile(
