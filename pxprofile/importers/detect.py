@@ -181,6 +181,9 @@ def json_records(reader: JsonReader, name: str, fmt: str | None) -> tuple[str, I
         return fmt, _finishing(
             _dispatch(fmt, first, chain([first], reader.iter_values()), name), reader
         )
+    extra = more.text_format(reader.buf[reader.pos : reader.pos + 4096], fmt)  # issue 14
+    if extra is not None:
+        return extra, _text_records(reader, name, extra)
     if fmt is not None and fmt != "text":
         reader.value()  # raises the JSON error for the forced format
     return "text", _text_records(reader, name, fmt)
@@ -200,11 +203,8 @@ def _text_records(reader: JsonReader, name: str, fmt: str | None) -> Iterator[Re
     body = reader.buf[reader.pos :]
     if not body.strip():
         raise FormatError(f"{name}: the file is empty. Pass a chat export.")
-    # -- issue 14: memory lists saved as text (more.py) --
-    extra = more.text_format(body, fmt)
-    if extra is not None:
-        return more.text_records(extra, body)
-    # -- end issue 14 --
+    if fmt in more.FORMATS:  # issue 14: a memory list saved as text (more.py)
+        return more.text_records(fmt, body)
     if fmt != "text" and not text.matches(body):
         raise FormatError(
             f"{name}: unknown format (not JSON, and no 'User:' / 'Assistant:' turns). "

@@ -51,7 +51,7 @@ def records(items: Iterable[Any]) -> Iterator[Record]:
     it = iter(items)
     header = next(it, None)
     if not matches(header):
-        yield Skipped(None, "the first line is not a SillyTavern header")
+        yield Skipped("chat", "the first line is not a SillyTavern header")
         return
     meta = header.get("chat_metadata") if isinstance(header.get("chat_metadata"), dict) else {}
     messages: list[Message] = []
@@ -64,7 +64,7 @@ def records(items: Iterable[Any]) -> Iterator[Record]:
         messages += _swipes(line, shown)
         prev = shown.id
     if not messages:
-        yield Skipped(None, "a chat with no messages")
+        yield Skipped(str(header.get("character_name") or "chat"), "a chat with no messages")
         return
     link_tree(messages, prev)
     cid = meta.get("integrity") or content_hash(
