@@ -224,11 +224,19 @@ def deepseek_export() -> list:
             "mapping": {
                 "root": {"id": "root", "parent": None, "children": ["1"], "message": None},
                 "1": _ds_node(
-                    "1", "root", ["2"], "deepseek-chat", "2025-04-01T09:00:00+08:00",
+                    "1",
+                    "root",
+                    ["2"],
+                    "deepseek-chat",
+                    "2025-04-01T09:00:00+08:00",
                     ("REQUEST", "hi"),
                 ),
                 "2": _ds_node(
-                    "2", "1", [], "deepseek-chat", "2025-04-01T09:00:05+08:00",
+                    "2",
+                    "1",
+                    [],
+                    "deepseek-chat",
+                    "2025-04-01T09:00:05+08:00",
                     ("RESPONSE", "Hello! How can I help?"),
                 ),
             },

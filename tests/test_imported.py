@@ -118,9 +118,11 @@ def test_reimport_is_idempotent_and_a_deleted_memory_stays_deleted(runner, tmp_p
         r.stderr
     )
     assert "Lives in Porto" not in profile_text(env_setup)
-    status = sqlite3.connect(db).execute(
-        "select status from profile_lines where text = 'Lives in Porto'"
-    ).fetchall()
+    status = (
+        sqlite3.connect(db)
+        .execute("select status from profile_lines where text = 'Lives in Porto'")
+        .fetchall()
+    )
     assert status == [("deleted",)]
 
 
@@ -159,14 +161,32 @@ def test_claude_export_zip_brings_chats_and_memories(runner, tmp_path, env_setup
 
 def test_chatgpt_memories_json_markdown_and_custom_instructions(runner, tmp_path, env_setup):
     db = str(tmp_path / "px.db")
-    r = run(runner, "ingest", str(write(tmp_path / "m.json", chatgpt_memories())), "--db", db,
-            "--no-update")
+    r = run(
+        runner,
+        "ingest",
+        str(write(tmp_path / "m.json", chatgpt_memories())),
+        "--db",
+        db,
+        "--no-update",
+    )
     assert "(chatgpt-memories): 2 profile lines added as yours from 2 memories." in r.stderr
-    r = run(runner, "ingest", str(write(tmp_path / "chatgpt_memories.md", CHATGPT_MEMORY_MD)),
-            "--db", db, "--no-update")
+    r = run(
+        runner,
+        "ingest",
+        str(write(tmp_path / "chatgpt_memories.md", CHATGPT_MEMORY_MD)),
+        "--db",
+        db,
+        "--no-update",
+    )
     assert "0 profile lines added as yours from 2 memories, 2 already in the profile" in r.stderr
-    r = run(runner, "ingest", str(write(tmp_path / "ci.json", chatgpt_instructions())), "--db", db,
-            "--no-update")
+    r = run(
+        runner,
+        "ingest",
+        str(write(tmp_path / "ci.json", chatgpt_instructions())),
+        "--db",
+        db,
+        "--no-update",
+    )
     assert "3 profile lines added as yours from 3 memories" in r.stderr
     assert bullets(profile_text(env_setup)) == [
         ("Communication style", "Be direct."),
@@ -175,9 +195,9 @@ def test_chatgpt_memories_json_markdown_and_custom_instructions(runner, tmp_path
         ("About me", "Is training for a half marathon in spring."),
         ("About me", "I am a nurse working night shifts in Leeds."),
     ]
-    origins = sqlite3.connect(db).execute(
-        "select origin, ref from imported_lines order by id"
-    ).fetchall()
+    origins = (
+        sqlite3.connect(db).execute("select origin, ref from imported_lines order by id").fetchall()
+    )
     assert origins[:2] == [("ChatGPT memories", "mem_1a"), ("ChatGPT memories", "mem_2b")]
     assert ("ChatGPT custom instructions", "about_model_message") in origins
 

@@ -84,7 +84,9 @@ def test_grok_zip_is_found_by_its_backend_file(runner, tmp_path):
     assert ("grok:grok-branched:g2a#thinking", "assistant", 1) in rows
     assert conn.execute("select count(*) from pairs").fetchone()[0] == 1
     # nothing from the PII siblings was read
-    assert conn.execute("select count(*) from messages where text like '%email%'").fetchone()[0] == 0
+    assert (
+        conn.execute("select count(*) from messages where text like '%email%'").fetchone()[0] == 0
+    )
 
 
 # -- DeepSeek ------------------------------------------------------------------------------------
@@ -140,8 +142,9 @@ def test_aistudio_file_without_extension_ingests_twice_as_one(runner, tmp_path):
     r2 = runner.invoke(app, ["ingest", str(path), "--no-update", "--db", str(tmp_path / "px.db")])
     assert "0 messages added, 5 skipped" in r2.stderr
     hidden = conn.execute("select role, text from messages where hidden = 1").fetchall()
-    assert hidden == [("assistant", "**Analyzing the Request** The user wants two bullets and no "
-                                    "intro.")]
+    assert hidden == [
+        ("assistant", "**Analyzing the Request** The user wants two bullets and no intro.")
+    ]
 
 
 # -- SillyTavern -----------------------------------------------------------------------------------
