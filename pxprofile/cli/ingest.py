@@ -26,7 +26,8 @@ def ingest(
         typer.Option(
             "--format",
             "-f",
-            help="Force a format: chatgpt, claude, gemini, openai, sharegpt, openwebui, llm, text.",
+            help="Force a format: chatgpt, claude, gemini, openai, sharegpt, openwebui, llm, text, "
+            "grok, deepseek, aistudio, sillytavern, claude-memories, chatgpt-memories, pam.",
         ),
     ] = None,
     json_: JsonOption = False,
