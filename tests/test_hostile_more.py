@@ -42,13 +42,26 @@ scalars = st.one_of(
     st.booleans(),
     st.integers(-(2**40), 2**40),
     st.text(max_size=12),
-    st.sampled_from(["human", "ASSISTANT", "REQUEST", "THINK", "model", "portable-ai-memory",
-                     "1.0", "**Work context**\n\n- x", "root", "active"]),  # fmt: skip
+    st.sampled_from(
+        [
+            "human",
+            "ASSISTANT",
+            "REQUEST",
+            "THINK",
+            "model",
+            "portable-ai-memory",
+            "1.0",
+            "**Work context**\n\n- x",
+            "root",
+            "active",
+        ]
+    ),  # fmt: skip
 )
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.sampled_from(KEYS), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=5)
+    ),
     max_leaves=25,
 )
 
