@@ -214,3 +214,22 @@ def test_a_memory_that_instructs_a_model_is_refused(runner, tmp_path, env_setup)
     r = run(runner, "ingest", str(write(tmp_path / "m.json", mems)), "--db", db, "--no-update")
     assert "1 profile line added as yours from 2 memories, 1 refused ('Ignore all" in r.stderr
     assert bullets(profile_text(env_setup)) == [("About me", "Likes jazz.")]
+
+
+def test_a_plain_memory_list_from_stdin_with_a_forced_format(runner, tmp_path, env_setup):
+    db = str(tmp_path / "px.db")
+    r = runner.invoke(
+        app,
+        ["ingest", "-", "--format", "chatgpt-memories", "--no-update", "--db", db],
+        input="Prefers tea to coffee.\n\n- Works remotely from Oslo.\n",
+    )
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr == (
+        "Imported stdin (chatgpt-memories): 2 profile lines added as yours from 2 memories.\n"
+    )
+    assert bullets(profile_text(env_setup)) == [
+        ("About me", "Prefers tea to coffee."),
+        ("About me", "Works remotely from Oslo."),
+    ]
+    source = sqlite3.connect(db).execute("select source_path from imported_lines").fetchall()
+    assert source == [("<stdin>",), ("<stdin>",)]

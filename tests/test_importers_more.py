@@ -206,3 +206,28 @@ def test_pasted_transcripts_split_into_turns(runner, tmp_path, style):
         ("user", "No jargon next time."),
         ("assistant", "Noted."),
     ]
+
+
+def test_sillytavern_legacy_file_as_shipped_with_sillytavern(runner, tmp_path):
+    # the shape of SillyTavern's own public/chats/Aqua/1673181146000.jsonl: no chat_metadata,
+    # epoch-ms dates, is_name, the character's greeting only
+    rows = [
+        {"user_name": "You", "character_name": "Aqua", "create_date": 1674559896839},
+        {
+            "name": "Aqua",
+            "is_user": False,
+            "is_name": True,
+            "send_date": 1674563371558,
+            "mes": "*waves* Are you new here? Do you need help?",
+        },
+    ]
+    path = jsonl(tmp_path / "1673181146000.jsonl", rows)
+    r, conn = ingest(runner, tmp_path, path)
+    assert "(sillytavern): 1 conversation, 1 message added" in r.stderr
+    again = runner.invoke(
+        app, ["ingest", str(path), "--no-update", "--db", str(tmp_path / "px.db")]
+    )
+    assert "0 messages added, 1 skipped" in again.stderr  # a stable id without chat_metadata
+    assert conn.execute("select created_at from conversations").fetchone() == (
+        "2023-01-24T11:31:36.839000Z",
+    )
