@@ -84,6 +84,7 @@ def _conversation(cid: str, conv: dict) -> Conversation:
 def _node(nid: str, msg: dict, parent: str | None) -> list[Message]:
     """One node -> hidden messages for its THINK/SEARCH fragments, then the visible one."""
     when = msg.get("inserted_at")
+    raw, created = raw_time(when), to_utc(when)
     frags = [f for f in msg.get("fragments") or [] if isinstance(f, dict)]
     out: list[Message] = []
     role, texts = None, []
@@ -103,8 +104,8 @@ def _node(nid: str, msg: dict, parent: str | None) -> list[Message]:
                 text=content,
                 parent=out[-1].id if out else parent,
                 content_type=kind.lower() or "fragment",
-                created_raw=raw_time(when),
-                created_at=to_utc(when),
+                created_raw=raw,
+                created_at=created,
                 hidden=True,
                 model=msg.get("model"),
             )
@@ -120,8 +121,8 @@ def _node(nid: str, msg: dict, parent: str | None) -> list[Message]:
             role=role,
             text=text.strip() if role == "assistant" else text,
             parent=out[-1].id if out else parent,
-            created_raw=raw_time(when),
-            created_at=to_utc(when),
+            created_raw=raw,
+            created_at=created,
             hidden=role not in ("user", "assistant") or not text.strip(),
             model=msg.get("model"),
             meta={"files": [f for f in files if f]} if any(files) else None,

@@ -98,6 +98,7 @@ def _messages(rid: str, r: dict, parent: str | None) -> list[Message]:
     sender = str(r.get("sender") or "")
     role = "user" if sender.lower() in ("human", "user") else "assistant"
     when = r.get("create_time")
+    raw, created = raw_time(when), to_utc(when)
     out: list[Message] = []
     trace = r.get("thinking_trace")
     if isinstance(trace, str) and trace.strip():
@@ -108,8 +109,8 @@ def _messages(rid: str, r: dict, parent: str | None) -> list[Message]:
                 text=trace,
                 parent=parent,
                 content_type="thinking",
-                created_raw=raw_time(when),
-                created_at=to_utc(when),
+                created_raw=raw,
+                created_at=created,
                 hidden=True,
             )
         )
@@ -121,8 +122,8 @@ def _messages(rid: str, r: dict, parent: str | None) -> list[Message]:
             role=role,
             text=text.strip() if role == "assistant" else text,
             parent=out[-1].id if out else parent,
-            created_raw=raw_time(when),
-            created_at=to_utc(when),
+            created_raw=raw,
+            created_at=created,
             hidden=not text.strip(),
             status="interrupted" if partial else None,
             model=r.get("model") or None,
