@@ -233,3 +233,29 @@ def test_a_plain_memory_list_from_stdin_with_a_forced_format(runner, tmp_path, e
     ]
     source = sqlite3.connect(db).execute("select source_path from imported_lines").fetchall()
     assert source == [("<stdin>",), ("<stdin>",)]
+
+
+def test_custom_instructions_copied_with_their_field_labels(runner, tmp_path, env_setup):
+    # what `pxprofile export --for chatgpt` writes (and what people paste back from ChatGPT's
+    # settings) reads back as custom instructions, each line in its section
+    source = tmp_path / "mine.md"
+    source.write_text(
+        "## Communication style\n- Short answers, code before prose\n\n## Expertise\n"
+        "- Python and SQLite\n\n## Avoid\n- Emojis\n"
+    )
+    fields = run(runner, "export", str(source), "--for", "chatgpt").stdout
+    assert "## How should ChatGPT respond?" in fields
+    pasted = write(tmp_path / "custom-instructions.txt", fields)
+    db = str(tmp_path / "px.db")
+    r = run(runner, "ingest", str(pasted), "--no-update", "--db", db)
+    assert r.stderr == (
+        "Imported custom-instructions.txt (chatgpt-memories): 3 profile lines added as yours "
+        "from 3 memories.\n"
+    )
+    assert sorted(bullets(profile_text(env_setup))) == [
+        ("Avoid", "Emojis"),
+        ("Communication style", "Short answers, code before prose"),
+        ("Expertise", "Python and SQLite"),
+    ]
+    origin = sqlite3.connect(db).execute("select distinct origin from imported_lines").fetchall()
+    assert origin == [("ChatGPT custom instructions",)]

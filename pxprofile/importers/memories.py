@@ -91,7 +91,35 @@ def _instructions(obj: dict) -> dict | None:
 
 
 def text_matches(text: str) -> bool:
-    return text.lstrip("\ufeff").lstrip().startswith(CHATGPT_MD_HEADER)
+    return (
+        text.lstrip("\ufeff").lstrip().startswith(CHATGPT_MD_HEADER) or _ci_label(text) is not None
+    )
+
+
+# ChatGPT's custom-instruction field labels (the 2023 pair, the 2024 personalization fields, and
+# the pair `pxprofile export --for chatgpt` writes), with the section their answers go to.
+CI_LABELS = {
+    "what would you like chatgpt to know about you to provide better responses?": ABOUT,
+    "how would you like chatgpt to respond?": STYLE,
+    "what should chatgpt call you?": ABOUT,
+    "what do you do?": ABOUT,
+    "what traits should chatgpt have?": STYLE,
+    "anything else chatgpt should know about you?": ABOUT,
+    "what should chatgpt know about you?": ABOUT,
+    "how should chatgpt respond?": STYLE,
+}
+
+
+def _label_of(line: str) -> str | None:
+    key = " ".join(line.strip().lstrip("#").replace("**", "").split()).lower()
+    return CI_LABELS.get(key)
+
+
+def _ci_label(text: str) -> str | None:
+    """The section of the custom-instruction label the text starts with, if it starts with one
+    (only the first line counts: "What do you do?" inside a transcript is a question)."""
+    first = next((ln for ln in text.lstrip("\ufeff").splitlines()[:40] if ln.strip()), "")
+    return _label_of(first)
 
 
 # -- statements ------------------------------------------------------------------------------
@@ -99,6 +127,7 @@ def text_matches(text: str) -> bool:
 _BOLD_HEADING = re.compile(r"^\*\*(.+?)\*\*:?$")
 _ITALIC_HEADING = re.compile(r"^[*_]([^*_].*?)[*_]:?$")
 _MD_HEADING = re.compile(r"^#{1,6}\s+(.*)$")
+_LABEL = re.compile(r"^([^\s.!?:][^.!?:]{0,40}):$")  # "Communication style:" (at most 5 words)
 _ITEM = re.compile(r"^(?:[-*+•]|\d{1,3}[.)])\s+(.*)$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|(?<=[。！？])")
 
@@ -119,6 +148,9 @@ def statements(text: str) -> Iterator[tuple[str | None, str]]:
     for raw in text.splitlines():
         line = raw.strip()
         head = _BOLD_HEADING.match(line) or _MD_HEADING.match(line)
+        label = _LABEL.match(line)
+        if label and len(label.group(1).split()) <= 5:
+            head = label
         if not line or line in ("---", "***") or head or _ITALIC_HEADING.match(line):
             yield from flush()
             if head:
@@ -140,7 +172,12 @@ def _plain(s: str) -> str:
 
 def section_for(heading: str | None) -> str:
     """A profile section for a memory heading ("Work context", "Other instructions", ...)."""
+    from pxprofile.document import DEFAULT_SECTIONS
+
     h = (heading or "").lower()
+    same = next((s for s in (*DEFAULT_SECTIONS, ABOUT) if s.lower() == h.strip()), None)
+    if same is not None:
+        return same
     if any(w in h for w in ("instruction", "preference", "style", "respond", "tone", "format")):
         return STYLE
     if any(w in h for w in ("skill", "expertise", "knowledge")):
@@ -203,7 +240,11 @@ def chatgpt_records(obj: Any) -> Iterator[Memory | LeftOut]:
 
 def chatgpt_text_records(text: str) -> Iterator[Memory]:
     """The Markdown list: header lines ("# ..."), then "1. memory" per line (a line without a
-    list marker is one memory too: what the user copied from the Saved memories page)."""
+    list marker is one memory too: what the user copied from the Saved memories page); or
+    custom instructions copied with their field labels."""
+    if _ci_label(text) is not None:
+        yield from _ci_text_records(text)
+        return
     for line in text.lstrip("\ufeff").splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
@@ -211,6 +252,30 @@ def chatgpt_text_records(text: str) -> Iterator[Memory]:
         item = _ITEM.match(line)
         for _h, s in statements(item.group(1) if item else line):
             yield Memory(s, ABOUT, "ChatGPT memories", "chatgpt")
+
+
+def _ci_text_records(text: str) -> Iterator[Memory]:
+    field_section: str | None = None
+    block: list[str] = []
+
+    def flush() -> Iterator[Memory]:
+        body = "\n".join(block)
+        block.clear()
+        if field_section is None:
+            return
+        for heading, s in statements(body):
+            named = section_for(heading)  # "Avoid:" inside the respond field stays Avoid
+            section = named if heading and named != ABOUT else field_section
+            yield Memory(s, section, "ChatGPT custom instructions", "chatgpt")
+
+    for line in text.lstrip("\ufeff").splitlines():
+        label = _label_of(line)
+        if label is not None:
+            yield from flush()
+            field_section = label
+            continue
+        block.append(line)
+    yield from flush()
 
 
 def _time(value: Any) -> str | None:
