@@ -215,3 +215,23 @@ def test_bad_input_changes_nothing(runner, dbfile, env_setup, tmp_path, case):
         assert snapshot(dbfile, env_setup) == before
         return
     fails(runner, dbfile, env_setup, target, expected)
+
+
+def test_a_damaged_memories_json_in_the_claude_zip_changes_nothing(
+    runner, dbfile, env_setup, tmp_path
+):
+    import zipfile
+
+    from chat_samples import claude_export
+
+    target = tmp_path / "claude.zip"
+    with zipfile.ZipFile(target, "w") as z:
+        z.writestr("conversations.json", json.dumps(claude_export()))
+        z.writestr("users.json", "[]")
+        z.writestr("memories.json", truncated(claude_memories()))
+    before = snapshot(dbfile, env_setup)
+    r = runner.invoke(app, ["ingest", str(target), "--no-update", "--db", str(dbfile)])
+    assert r.exit_code == 1, r.output
+    assert r.stderr.startswith(f"Error: {target}:memories.json: invalid JSON, unexpected end")
+    assert r.stderr.count("\n") == 1
+    assert snapshot(dbfile, env_setup) == before  # the chats of the zip were not kept either
