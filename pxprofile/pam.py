@@ -179,7 +179,7 @@ def _memory(m: Any, i: int, name: str, exporter: str | None) -> Memory | LeftOut
     temporal = m.get("temporal") if isinstance(m.get("temporal"), dict) else {}
     meta = m.get("metadata") if isinstance(m.get("metadata"), dict) else {}
     section = meta.get("pxprofile_section")
-    if not isinstance(section, str) or not section.strip() or "\n" in section:
+    if not _usable_section(section):
         section = _TYPE_SECTION.get(kind, ABOUT)
     platform = prov.get("platform") if isinstance(prov.get("platform"), str) else "unknown"
     origin = f"Portable AI Memory ({platform}" + (f" via {exporter})" if exporter else ")")
@@ -194,6 +194,18 @@ def _memory(m: Any, i: int, name: str, exporter: str | None) -> Memory | LeftOut
         created_at=to_utc(temporal.get("created_at")),
         provenance={k: v for k, v in prov.items() if isinstance(v, (str, type(None)))},
         kind=kind,
+    )
+
+
+def _usable_section(title: Any) -> bool:
+    """A section name from the file becomes a heading of the profile: a short plain title only."""
+    from .guard import line_problem
+
+    return (
+        isinstance(title, str)
+        and 0 < len(title.strip()) <= 60
+        and re.fullmatch(r"[\w][\w ,&'()/-]*", title.strip()) is not None
+        and line_problem(title.strip()) is None
     )
 
 
