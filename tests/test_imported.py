@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from samples14 import (
     CHATGPT_MEMORY_MD,
     chatgpt_instructions,
@@ -259,3 +261,18 @@ def test_custom_instructions_copied_with_their_field_labels(runner, tmp_path, en
     ]
     origin = sqlite3.connect(db).execute("select distinct origin from imported_lines").fetchall()
     assert origin == [("ChatGPT custom instructions",)]
+
+
+@settings(derandomize=True, deadline=None, database=None, max_examples=300)
+@given(
+    st.lists(st.sampled_from(["tea", "Tea,", "coffee", "short", "answers", "no", "emojis", "é"]),
+             max_size=7),
+    st.lists(st.sampled_from(["tea", "coffee", "shorter", "answer", "no", "emoji", "É", "!"]),
+             max_size=7),
+)  # fmt: skip
+def test_the_prefilter_agrees_with_the_profiles_similarity_rule(a, b):
+    from pxprofile import profile
+    from pxprofile.imported import _Texts
+
+    x, y = " ".join(a), " ".join(b)
+    assert _Texts([y]).has_similar(x) == profile.similar(x, y)
