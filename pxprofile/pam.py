@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from .profile import Line
 
 SCHEMA = "pam"
-SPEC_URI = "https://portable-ai-memory.org/spec/v1.0"
 TYPES = (
     "fact",
     "preference",
@@ -232,7 +231,6 @@ def document(
     return {
         "schema": "portable-ai-memory",
         "schema_version": "1.0",
-        "spec_uri": SPEC_URI,
         "export_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"pxprofile:{digest}")),
         "exported_by": tool,
         "export_date": day,
