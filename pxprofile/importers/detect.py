@@ -21,6 +21,8 @@ from . import chatgpt, claude, gemini, llm, openai, openwebui, text
 from .common import LIMITS, JsonReader, Limits, Record
 
 FORMATS = ("chatgpt", "claude", "gemini", "openai", "sharegpt", "openwebui", "llm", "text")
+AGENT_FORMATS = ("claude-code", "codex", "gemini-cli", "aider")  # coding agents (issue 15)
+FORMATS += AGENT_FORMATS  # coding agents (issue 15)
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -180,6 +182,8 @@ def json_records(reader: JsonReader, name: str, fmt: str | None) -> tuple[str, I
         return fmt, _finishing(
             _dispatch(fmt, first, chain([first], reader.iter_values()), name), reader
         )
+    if fmt in (None, "aider") and _agent_text(reader):  # coding agents (issue 15)
+        return "aider", _aider_records(reader, name)
     if fmt is not None and fmt != "text":
         reader.value()  # raises the JSON error for the forced format
     return "text", _text_records(reader, name, fmt)
@@ -208,6 +212,8 @@ def _text_records(reader: JsonReader, name: str, fmt: str | None) -> Iterator[Re
 
 
 def _detect_element(first: Any, name: str) -> str:
+    if (agent := _agent_element(first)) is not None:  # coding agents (issue 15)
+        return agent
     if chatgpt.matches(first) or chatgpt.is_feedback(first) or chatgpt.is_comparison(first):
         return "chatgpt"
     if claude.matches(first):
@@ -224,6 +230,8 @@ def _detect_element(first: Any, name: str) -> str:
 
 
 def _detect_object(obj: Any, name: str) -> str:
+    if (agent := _agent_element(obj)) is not None:  # coding agents (issue 15)
+        return agent
     if chatgpt.conversations_of(obj) is not None:
         return "chatgpt"
     if claude.matches(obj):
@@ -255,6 +263,8 @@ def _unwrap(fmt: str, obj: Any) -> Iterable[Any]:
 
 
 def _dispatch(fmt: str, first: Any, items: Iterable[Any], name: str) -> Iterator[Record]:
+    if fmt in AGENT_FORMATS:  # coding agents (issue 15)
+        return _agent_records(fmt, items, name)
     if fmt == "chatgpt":
         if chatgpt.is_feedback(first):
             return chatgpt.feedback_records(items)
@@ -418,3 +428,44 @@ def check_zip(infos: list[zipfile.ZipInfo], name: str, limits: Limits) -> None:
             f"{limits.max_zip_total_bytes // 1024**2} MB limit. "
             "Unzip it and pass conversations.json."
         )
+
+
+# -- coding agents (issue 15): Claude Code, Codex CLI, Gemini CLI, aider -------------------------
+# Kept apart from the chat formats above; each hook above is one marked line.
+
+
+def _agent_element(first: Any) -> str | None:
+    """The agent format of a JSONL session's first line (or a Gemini CLI chat object)."""
+    from . import claude_code, codex, gemini_cli
+
+    if claude_code.matches(first):
+        return "claude-code"
+    if codex.matches(first):
+        return "codex"
+    if gemini_cli.matches(first):
+        return "gemini-cli"
+    return None
+
+
+def _agent_records(fmt: str, items: Iterable[Any], name: str) -> Iterator[Record]:
+    from . import claude_code, codex, gemini_cli
+
+    if fmt == "aider":
+        raise FormatError(f"{name}: --format aider needs aider's .aider.chat.history.md, not JSON.")
+    module = {"claude-code": claude_code, "codex": codex, "gemini-cli": gemini_cli}[fmt]
+    return module.records(items)
+
+
+def _agent_text(reader: JsonReader) -> bool:
+    from . import aider
+
+    return aider.matches(reader.buf[reader.pos : reader.pos + 4096])
+
+
+def _aider_records(reader: JsonReader, name: str) -> Iterator[Record]:
+    from . import aider
+
+    while reader._fill():
+        if len(reader.buf) > MAX_TEXT_CHARS:
+            raise TooLargeError(f"{name}: a chat history over {MAX_TEXT_CHARS // 1024**2} MB.")
+    return aider.records(reader.buf[reader.pos :])
