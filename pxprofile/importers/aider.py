@@ -63,7 +63,7 @@ def _blocks(lines: list[str]) -> Iterator[tuple[str, list[str]]]:
     for line in lines:
         if line.startswith("####"):
             k, body = "user", line[4:].removeprefix(" ").rstrip()
-        elif line.startswith(">") and (line.endswith("  ") or line.strip() == ">" or kind != "reply"):
+        elif _status(line, kind):
             k, body = "status", line[1:].strip()
         elif not line.strip() and kind in ("user", "status"):
             if buf:
@@ -79,6 +79,14 @@ def _blocks(lines: list[str]) -> Iterator[tuple[str, list[str]]]:
         buf.append(body)
     if kind and buf:
         yield kind, buf
+
+
+def _status(line: str, kind: str | None) -> bool:
+    """aider's own output: '> ' lines (ending in two spaces when aider wrote them). Inside a
+    reply, a quote or a '>>>>>>> REPLACE' fence line stays part of the reply."""
+    if not line.startswith(">") or line.startswith(">>>>>>>"):
+        return False
+    return line.endswith("  ") or line.strip() == ">" or kind != "reply"
 
 
 def _run(s: Session, started: str, lines: list[str]):

@@ -131,8 +131,15 @@ class _Builder:
         parent = d.get("parentUuid")
         if kind == "system" and d.get("subtype") == "compact_boundary":
             parent = d.get("logicalParentUuid") or parent  # the chain continues across it
-            s.add(uuid, "system", "[conversation compacted]", hidden=True,
-                  parent=self.parent(parent), kind="compaction", at=d.get("timestamp"))
+            s.add(
+                uuid,
+                "system",
+                "[conversation compacted]",
+                hidden=True,
+                parent=self.parent(parent),
+                kind="compaction",
+                at=d.get("timestamp"),
+            )
             return
         msg = d.get("message") if isinstance(d.get("message"), dict) else {}
         if kind == "assistant":
@@ -153,15 +160,39 @@ class _Builder:
             mid = uuid if not added else f"{uuid}#{j}"
             t = b.get("type")
             if t == "text" and isinstance(b.get("text"), str):
-                m = self.s.add(mid, "assistant", b["text"].strip(), hidden=self.sidechain,
-                               parent=parent, at=at, model=model)
+                m = self.s.add(
+                    mid,
+                    "assistant",
+                    b["text"].strip(),
+                    hidden=self.sidechain,
+                    parent=parent,
+                    at=at,
+                    model=model,
+                )
             elif t == "thinking":
-                m = self.s.add(mid, "assistant", str(b.get("thinking") or ""), hidden=True,
-                               parent=parent, kind="thoughts", at=at, model=model)
+                m = self.s.add(
+                    mid,
+                    "assistant",
+                    str(b.get("thinking") or ""),
+                    hidden=True,
+                    parent=parent,
+                    kind="thoughts",
+                    at=at,
+                    model=model,
+                )
             elif t == "tool_use":
                 what = describe_call(b.get("name"), b.get("input"))
-                m = self.s.add(mid, "assistant", what, hidden=True, parent=parent,
-                               kind="tool_use", at=at, model=model, name=b.get("name"))
+                m = self.s.add(
+                    mid,
+                    "assistant",
+                    what,
+                    hidden=True,
+                    parent=parent,
+                    kind="tool_use",
+                    at=at,
+                    model=model,
+                    name=b.get("name"),
+                )
                 if isinstance(b.get("id"), str):
                     self.tools[b["id"]] = (mid, what)
             else:
@@ -182,8 +213,11 @@ class _Builder:
             return
         if isinstance(content, list):
             text = "\n\n".join(
-                b["text"] for b in content
-                if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+                b["text"]
+                for b in content
+                if isinstance(b, dict)
+                and b.get("type") == "text"
+                and isinstance(b.get("text"), str)
             )
         else:
             text = content if isinstance(content, str) else ""
@@ -235,8 +269,9 @@ class _Builder:
                 continue
             first, parent = False, m.id
             if rejected and not self.sidechain:
-                self.s.reject(use[0] if use else None, use[1] if use else "a tool call",
-                              at, key=mid)
+                self.s.reject(
+                    use[0] if use else None, use[1] if use else "a tool call", at, key=mid
+                )
                 said = body.split(SAID, 1)[1].strip() if SAID in body else ""
                 if said:
                     w = self.s.add(f"{mid}#said", "user", said, hidden=False, parent=m.id, at=at)
@@ -253,9 +288,15 @@ class _Builder:
             if text.strip() in self.typed or not text.strip():
                 continue  # delivered later as an ordinary user line: counted there
             key = "q" + content_hash(text, at)
-            self.s.add(key, "user", text, hidden=self.sidechain, parent=after,
-                       kind="text", at=at, status="queued")
-        leaf = next(
-            (m.id for m in reversed(self.s.messages) if m.status != "queued"), None
-        )
+            self.s.add(
+                key,
+                "user",
+                text,
+                hidden=self.sidechain,
+                parent=after,
+                kind="text",
+                at=at,
+                status="queued",
+            )
+        leaf = next((m.id for m in reversed(self.s.messages) if m.status != "queued"), None)
         return self.s.finish(leaf)

@@ -53,9 +53,7 @@ def matches(first: Any) -> bool:
 def records(items: Iterable[Any]) -> Iterator[Record]:
     lines = [x for x in items if isinstance(x, dict) and isinstance(x.get("payload"), dict)]
     meta = next((x["payload"] for x in lines if x.get("type") == "session_meta"), None)
-    sid = (meta or {}).get("id") or (
-        "h" + content_hash([x for x in lines[:3]]) if lines else None
-    )
+    sid = (meta or {}).get("id") or ("h" + content_hash(lines[:3]) if lines else None)
     if not sid:
         yield Skipped(None, "an empty session (no messages yet)")
         return
@@ -84,9 +82,7 @@ def _parts(content: Any) -> list[str]:
     if isinstance(content, str):
         return [content]
     return [
-        p["text"]
-        for p in content or []
-        if isinstance(p, dict) and isinstance(p.get("text"), str)
+        p["text"] for p in content or [] if isinstance(p, dict) and isinstance(p.get("text"), str)
     ]
 
 
@@ -103,7 +99,9 @@ class _Builder:
                 continue
             if p.get("role") == "user":
                 self.prompts |= {
-                    _norm(t) for t in _parts(p.get("content")) if not t.lstrip().startswith(INJECTED)
+                    _norm(t)
+                    for t in _parts(p.get("content"))
+                    if not t.lstrip().startswith(INJECTED)
                 }
             elif p.get("role") == "assistant":
                 self.has_replies = True
@@ -119,8 +117,9 @@ class _Builder:
             self.model = p.get("model") if isinstance(p.get("model"), str) else self.model
             self._meta(p)
         elif kind == "compacted":
-            self.s.add(key, "system", str(p.get("message") or ""), hidden=True,
-                       kind="compaction", at=at)
+            self.s.add(
+                key, "system", str(p.get("message") or ""), hidden=True, kind="compaction", at=at
+            )
         elif kind == "response_item":
             self._item(key, p, at)
         elif kind == "event_msg":
@@ -167,12 +166,12 @@ class _Builder:
                 out = out.get("content") or out.get("output") or json.dumps(out)
             out = out if isinstance(out, str) else json.dumps(out)
             rejected = "rejected by user" in out[:200]
-            s.add(key, "tool", out, hidden=True, kind="rejected" if rejected else "tool_result",
-                  at=at)
+            s.add(
+                key, "tool", out, hidden=True, kind="rejected" if rejected else "tool_result", at=at
+            )
             if rejected:
                 call = self.calls.get(str(p.get("call_id")))
-                s.reject(call[0] if call else None, call[1] if call else "a tool call", at,
-                         key=key)
+                s.reject(call[0] if call else None, call[1] if call else "a tool call", at, key=key)
 
     def _event(self, key: str, p: dict, at: Any) -> None:
         t = p.get("type")
@@ -184,6 +183,12 @@ class _Builder:
         elif t == "agent_message" and text.strip() and not self.has_replies:
             self.s.add(key, "assistant", text.strip(), hidden=False, at=at, model=self.model)
         elif t == "turn_aborted":
-            self.s.add(key, "user", f"[turn aborted: {p.get('reason') or 'interrupted'}]",
-                       hidden=True, kind="interrupt", at=at)
+            self.s.add(
+                key,
+                "user",
+                f"[turn aborted: {p.get('reason') or 'interrupted'}]",
+                hidden=True,
+                kind="interrupt",
+                at=at,
+            )
             self.s.interrupt(self.s.nearest(self.s.last), at, key=key)

@@ -88,22 +88,44 @@ def _reply(s: Session, mid: str, m: dict, text: str, at: Any) -> None:
         if isinstance(t, dict)
     ]
     if thoughts:
-        s.add(f"{mid}#thoughts", "assistant", "\n".join(thoughts), hidden=True,
-              kind="thoughts", at=at, model=model)
+        s.add(
+            f"{mid}#thoughts",
+            "assistant",
+            "\n".join(thoughts),
+            hidden=True,
+            kind="thoughts",
+            at=at,
+            model=model,
+        )
     for j, call in enumerate(m.get("toolCalls") or []):
         if not isinstance(call, dict):
             continue
         cid = f"{mid}#call{j}"
         what = describe_call(call.get("name"), call.get("args"))
-        s.add(cid, "assistant", what, hidden=True, kind="tool_use", at=at, model=model,
-              name=call.get("name"), status=call.get("status"))
+        s.add(
+            cid,
+            "assistant",
+            what,
+            hidden=True,
+            kind="tool_use",
+            at=at,
+            model=model,
+            name=call.get("name"),
+            status=call.get("status"),
+        )
         result = call.get("resultDisplay") or call.get("result")
         body = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
         body = "" if result is None else body
         status = str(call.get("status") or "").lower()
         declined = status in DECLINED
-        s.add(f"{cid}#result", "tool", body or "", hidden=True,
-              kind="rejected" if declined else "tool_result", at=at)
+        s.add(
+            f"{cid}#result",
+            "tool",
+            body or "",
+            hidden=True,
+            kind="rejected" if declined else "tool_result",
+            at=at,
+        )
         if declined:
             s.reject(cid, what, at, key=cid)
     s.add(mid, "assistant", text.strip(), hidden=False, at=at, model=model)
