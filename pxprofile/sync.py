@@ -73,7 +73,7 @@ def ingest_agent(
             out.unchanged += 1
             continue
         try:
-            out.summaries.append(ingest_path(db, path, format=agent, redact_storage=redact_storage))
+            out.summaries.append(ingest_path(db, path, redact_storage=redact_storage))
         except FormatError as e:
             if EMPTY in str(e):
                 out.empty += 1

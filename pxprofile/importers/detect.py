@@ -21,8 +21,8 @@ from . import chatgpt, claude, gemini, llm, openai, openwebui, text
 from .common import LIMITS, JsonReader, Limits, Record
 
 FORMATS = ("chatgpt", "claude", "gemini", "openai", "sharegpt", "openwebui", "llm", "text")
-AGENT_FORMATS = ("claude-code", "codex", "gemini-cli", "aider")  # coding agents (issue 15)
-FORMATS += AGENT_FORMATS  # coding agents (issue 15)
+# coding agents (issue 15): detected by content only, so not in FORMATS (--format)
+AGENT_FORMATS = ("claude-code", "codex", "gemini-cli", "aider")
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -182,7 +182,7 @@ def json_records(reader: JsonReader, name: str, fmt: str | None) -> tuple[str, I
         return fmt, _finishing(
             _dispatch(fmt, first, chain([first], reader.iter_values()), name), reader
         )
-    if fmt in (None, "aider") and _agent_text(reader):  # coding agents (issue 15)
+    if fmt is None and _agent_text(reader):  # coding agents (issue 15)
         return "aider", _aider_records(reader, name)
     if fmt is not None and fmt != "text":
         reader.value()  # raises the JSON error for the forced format
@@ -450,8 +450,6 @@ def _agent_element(first: Any) -> str | None:
 def _agent_records(fmt: str, items: Iterable[Any], name: str) -> Iterator[Record]:
     from . import claude_code, codex, gemini_cli
 
-    if fmt == "aider":
-        raise FormatError(f"{name}: --format aider needs aider's .aider.chat.history.md, not JSON.")
     module = {"claude-code": claude_code, "codex": codex, "gemini-cli": gemini_cli}[fmt]
     return module.records(items)
 

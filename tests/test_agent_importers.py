@@ -1,0 +1,407 @@
+"""Coding-agent sessions (agent-formats.md): detected by content, the user's voice kept apart
+from everything the agent and its harness wrote, rejections and interrupts stored as feedback,
+the project as context, and growing session files re-read idempotently into a real database."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from agent_samples import (
+    AIDER,
+    CODEX_ID,
+    SID,
+    aider_repo,
+    claude_code_lines,
+    claude_code_subagent_lines,
+    claude_home,
+    codex_home,
+    codex_lines,
+    gemini_chat,
+    gemini_home,
+    write_jsonl,
+)
+
+from pxprofile.cli import app
+from pxprofile.importers.common import Conversation, Feedback, Skipped
+from pxprofile.importers.detect import open_input
+
+
+def read(path):
+    opened = open_input(path)
+    recs = list(opened.records)
+    convs = [r for r in recs if isinstance(r, Conversation)]
+    return opened.format, convs, [r for r in recs if isinstance(r, Feedback)], recs
+
+
+def voice(conv):
+    """What counts as the user's own words: visible user text messages."""
+    return [m.text for m in conv.messages if m.role == "user" and not m.hidden]
+
+
+def visible_replies(conv):
+    return [m.text for m in conv.messages if m.role == "assistant" and not m.hidden]
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    h = tmp_path / "home"
+    h.mkdir()
+    monkeypatch.setenv("HOME", str(h))
+    monkeypatch.setenv("CODEX_HOME", str(h / ".codex"))
+    return h
+
+
+def db_rows(db, sql, *args):
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+# -- Claude Code -----------------------------------------------------------------------------------
+
+
+def test_claude_code_voice_is_only_what_the_human_typed(tmp_path):
+    fmt, (conv,), _, _ = read(write_jsonl(tmp_path / "s.jsonl", claude_code_lines()))
+    assert fmt == "claude-code"
+    assert conv.id == SID
+    # typed prompts, the words given with a rejection, and the message queued while busy
+    assert voice(conv) == [
+        "rename the scan helper to find_targets and add a test",
+        "no, keep the old name and use pytest fixtures",
+        "no, drop the docstrings",
+        "thanks, commit it",
+        "and please no docstrings on the tests",
+    ]
+    kinds = {m.id: (m.role, m.content_type, m.hidden) for m in conv.messages}
+    assert kinds["u0"] == ("system", "caveat", True)  # isMeta caveat
+    assert kinds["u1"] == ("user", "command", True)  # /clear wrapper, not isMeta
+    assert kinds["u2"] == ("tool", "command_output", True)  # its <local-command-stdout>
+    assert kinds["u8"] == ("system", "reminder", True)
+    assert kinds["u9"] == ("system", "notification", True)  # not isMeta, still not the user's
+    assert kinds["u12"] == ("system", "compaction", True)  # isCompactSummary, not isMeta
+    assert kinds["u5"] == ("user", "interrupt", True)
+    assert kinds["a1"] == ("assistant", "thoughts", True)
+    assert kinds["a3"] == ("assistant", "tool_use", True)
+    assert kinds["u6"] == ("tool", "tool_result", True)
+    # summary and snapshot lines are not messages; progress lines keep the chain
+    assert not any(m.id.startswith(("p1", "m0")) for m in conv.messages)
+    assert visible_replies(conv) == [
+        "I'll rename it.",
+        "Tests pass. I added docstrings to each test.",
+        "Writing a long explanation of every",
+    ]
+
+
+def test_claude_code_split_reply_parallel_tools_and_compaction_keep_one_chain(tmp_path):
+    _, (conv,), _, _ = read(write_jsonl(tmp_path / "s.jsonl", claude_code_lines()))
+    m = {x.id: x for x in conv.messages}
+    assert m["a2"].parent == "a1" and m["a3"].parent == "a2"  # one API message, three lines
+    assert m["u6"].parent == "a4" and m["u7"].parent == "a5"  # parallel calls: not a branch...
+    assert conv.pairs == []  # ...and never a preference pair
+    assert m["c1"].parent == "u11"  # compact_boundary follows logicalParentUuid
+    assert m["u13"].on_active_path and m["u3"].on_active_path  # one path across compaction
+    assert conv.current_leaf == "u13"
+    assert conv.title == "Another title"  # summary lines are titles, not sessions
+    assert conv.meta == {
+        "agent": "claude-code",
+        "cwd": "/home/marco/projects/spotter",
+        "git_branch": "main",
+        "version": "2.0.76",
+    }
+
+
+def test_claude_code_rejected_edit_and_interrupt_are_feedback(tmp_path):
+    _, _, feedback, _ = read(write_jsonl(tmp_path / "s.jsonl", claude_code_lines()))
+    got = {(f.origin, f.message, f.rating) for f in feedback}
+    # the interrupt "for tool use" right after the rejection is the same choice: one row
+    assert got == {("agent-rejected", "a3", -1), ("agent-interrupted", "a7", -1)}
+    rejected = next(f for f in feedback if f.origin == "agent-rejected")
+    assert rejected.text == (
+        "rejected Edit /home/marco/projects/spotter/scan.py: 'def scan_helper(' -> "
+        "'def find_targets('"
+    )
+    interrupted = next(f for f in feedback if f.origin == "agent-interrupted")
+    assert interrupted.text.endswith("Writing a long explanation of every")
+
+
+def test_claude_code_queued_message_delivered_later_counts_once(tmp_path):
+    lines = claude_code_lines()
+    lines.append(
+        {
+            **lines[-2],
+            "uuid": "u14",
+            "parentUuid": "u13",
+            "message": {"role": "user", "content": "and please no docstrings on the tests"},
+        }
+    )
+    _, (conv,), _, _ = read(write_jsonl(tmp_path / "s.jsonl", lines))
+    assert voice(conv).count("and please no docstrings on the tests") == 1
+
+
+def test_claude_code_subagent_file_is_stored_hidden_apart(tmp_path):
+    _, (conv,), feedback, _ = read(
+        write_jsonl(tmp_path / "agent-a1b2c3.jsonl", claude_code_subagent_lines())
+    )
+    assert conv.id == f"{SID}/agent-a1b2c3"  # never mixed into the parent session
+    assert all(m.hidden for m in conv.messages)  # the Task prompt is not human text
+    assert voice(conv) == [] and feedback == []
+
+
+def test_claude_code_file_without_messages_is_an_empty_session(tmp_path):
+    f = write_jsonl(tmp_path / "s.jsonl", claude_code_lines()[:2])  # summary + snapshot only
+    _, convs, _, recs = read(f)
+    assert convs == [] and isinstance(recs[0], Skipped) and "empty session" in recs[0].reason
+
+
+def test_detected_by_content_not_by_name(tmp_path):
+    assert read(write_jsonl(tmp_path / "notes.txt", claude_code_lines()))[0] == "claude-code"
+    assert read(write_jsonl(tmp_path / "x.json", codex_lines()))[0] == "codex"
+    chat = tmp_path / "chat.log"
+    chat.write_text(json.dumps(gemini_chat()))
+    assert read(chat)[0] == "gemini-cli"
+    assert read(aider_repo(tmp_path / "r"))[0] == "aider"
+
+
+# -- Codex -----------------------------------------------------------------------------------------
+
+
+def test_codex_prompt_written_twice_counts_once_and_context_is_hidden(tmp_path):
+    fmt, (conv,), feedback, _ = read(write_jsonl(tmp_path / "r.jsonl", codex_lines()))
+    assert fmt == "codex" and conv.id == CODEX_ID
+    # the IDE wrapper is cut down to the request; AGENTS.md and environment_context are not voice
+    assert voice(conv) == [
+        "add type hints to utils.py, and use ruff not black",
+        "make the CLI print JSON",
+    ]
+    hidden = [m.text for m in conv.messages if m.hidden and m.role == "system"]
+    assert any(t.startswith("# AGENTS.md instructions") for t in hidden)
+    assert any(t.startswith("<environment_context>") for t in hidden)
+    assert any(t.startswith("<permissions instructions>") for t in hidden)  # developer role
+    assert visible_replies(conv) == ["Understood, I'll use ruff.", "Done: the CLI prints JSON."]
+    assert conv.meta["cwd"] == "/home/dev/app" and conv.meta["git_branch"] == "main"
+    got = {(f.origin, f.text) for f in feedback}
+    assert ("agent-rejected", "rejected shell black utils.py") in got
+    assert any(o == "agent-interrupted" and "apply_patch" in t for o, t in got)
+
+
+def test_codex_077_layout_and_desktop_files_without_user_items(tmp_path):
+    lines = codex_lines("0.77")
+    # 0.77: AGENTS.md and environment_context as two separate user messages
+    lines[2:3] = [
+        {
+            **lines[2],
+            "payload": {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": t}],
+            },
+        }
+        for t in (
+            lines[2]["payload"]["content"][0]["text"],
+            lines[2]["payload"]["content"][1]["text"],
+        )
+    ]
+    lines[0]["payload"]["instructions"] = "Use uv."
+    _, (conv,), _, _ = read(write_jsonl(tmp_path / "r.jsonl", lines))
+    assert len(voice(conv)) == 2
+    assert ("system", "instructions", "Use uv.") in [
+        (m.role, m.content_type, m.text) for m in conv.messages
+    ]
+    # Desktop: publishers keep only some line types; the events carry the prompts then
+    desktop = [x for x in codex_lines() if x["type"] in ("session_meta", "event_msg")]
+    _, (conv,), _, _ = read(write_jsonl(tmp_path / "d.jsonl", desktop))
+    assert voice(conv) == [
+        "add type hints to utils.py, and use ruff not black",
+        "make the CLI print JSON",
+    ]
+    assert visible_replies(conv) == ["Understood, I'll use ruff."]
+
+
+# -- Gemini CLI ------------------------------------------------------------------------------------
+
+
+def test_gemini_cli_tool_calls_inside_messages_and_cancelled_call(tmp_path):
+    fmt, (conv,), feedback, _ = read(gemini_home(tmp_path))
+    assert fmt == "gemini-cli"
+    assert voice(conv) == [
+        "list the TODOs in src, shortest answer possible",
+        "fix it",
+        "don't touch src/a.py, just explain the TODO",
+    ]
+    assert visible_replies(conv) == ["One TODO: src/a.py line 3."]  # tool-only turns are hidden
+    m = {x.id: x for x in conv.messages}
+    assert m["g2#call0"].hidden and m["g2#call0#result"].text == "Found 1 match"
+    assert m["g6"].role == "system" and m["g6"].hidden
+    got = {(f.origin, f.message, f.text) for f in feedback}
+    assert ("agent-rejected", "g5#call0", "rejected replace src/a.py: '# TODO' -> 'pass'") in got
+    assert any(o == "agent-interrupted" for o, _, _ in got)
+
+
+def test_gemini_cli_content_as_a_list_of_parts(tmp_path):
+    chat = gemini_chat()
+    chat["messages"][0]["content"] = [{"text": "list the TODOs"}, {"text": "briefly"}]
+    f = tmp_path / "session.json"
+    f.write_text(json.dumps(chat))
+    _, (conv,), _, _ = read(f)
+    assert voice(conv)[0] == "list the TODOs\nbriefly"
+
+
+# -- aider -----------------------------------------------------------------------------------------
+
+
+def test_aider_runs_inputs_status_and_commands(tmp_path):
+    fmt, convs, feedback, _ = read(aider_repo(tmp_path / "repo"))
+    assert fmt == "aider" and len(convs) == 2  # one conversation per "aider chat started at"
+    first, second = convs
+    # multi-line input with a blank line; /ask re-logs its message, so the /ask block is hidden
+    assert voice(first) == [
+        "add a --verbose flag to cli.py\n\nkeep it off by default",
+        "why did you rename main?",
+        "use click instead of argparse",
+    ]
+    assert voice(second) == ["write the changelog entry"]
+    statuses = [m.text for m in first.messages if m.content_type == "status"]
+    assert any("Applied edit to cli.py" in t for t in statuses)  # '>' lines are not the user
+    reply = visible_replies(first)[0]
+    assert ">>>>>>> REPLACE" in reply and "```" in reply  # fences stay in the reply
+    got = {(f.conversation, f.origin) for f in feedback}
+    assert got == {
+        (first.id, "agent-rejected"),  # /undo
+        (first.id, "agent-interrupted"),  # ^C KeyboardInterrupt
+        (second.id, "agent-rejected"),  # "Allow edits ...? [Yes]: n"
+    }
+    undo = next(f for f in feedback if f.conversation == first.id and f.origin == "agent-rejected")
+    assert undo.text.startswith("rejected the last edit: Here is the change:")
+
+
+# -- the real database: ingest --from, growth, bad files --------------------------------------------
+
+
+def test_ingest_from_every_agent_where_it_keeps_its_files(runner, home, tmp_path):
+    claude_home(home)
+    codex_home(home / ".codex")
+    gemini_home(home)
+    aider_repo(home / "code" / "app")
+    db = tmp_path / "px.db"
+    for agent in ("claude-code", "codex", "gemini-cli"):
+        r = runner.invoke(app, ["ingest", "--from", agent, "--no-update", "--db", str(db)])
+        assert r.exit_code == 0, r.output
+        assert f"({agent}): 1 conversation" in r.stderr
+    r = runner.invoke(
+        app, ["ingest", "--from", "aider", str(home / "code"), "--no-update", "--db", str(db)]
+    )
+    assert r.exit_code == 0 and "(aider): 2 conversations" in r.stderr
+    formats = dict(db_rows(db, "SELECT format, count(*) FROM conversations GROUP BY format"))
+    # the subagent transcript next to the Claude Code session is not read as a session
+    assert formats == {"claude-code": 1, "codex": 1, "gemini-cli": 1, "aider": 2}
+    origins = dict(db_rows(db, "SELECT origin, count(*) FROM feedback GROUP BY origin"))
+    assert origins == {"agent-rejected": 5, "agent-interrupted": 4}
+    # feedback points at a stored agent message
+    assert db_rows(
+        db,
+        "SELECT count(*) FROM feedback f JOIN messages m ON m.id = f.message_id "
+        "WHERE m.role = 'assistant'",
+    ) == [(9,)]
+    meta = db_rows(db, "SELECT meta FROM conversations WHERE format = 'codex'")[0][0]
+    assert json.loads(meta)["cwd"] == "/home/dev/app"  # context, in conversations.meta
+
+
+def test_aider_needs_a_folder(runner, home, tmp_path):
+    r = runner.invoke(
+        app, ["ingest", "--from", "aider", "--no-update", "--db", str(tmp_path / "px.db")]
+    )
+    assert r.exit_code == 1
+    assert r.stderr.startswith("Error: aider keeps its history in each repository")
+
+
+def test_a_growing_session_adds_only_its_new_lines(runner, home, tmp_path):
+    lines = claude_code_lines()
+    path = claude_home(home, lines[:12])
+    db = tmp_path / "px.db"
+    args = ["ingest", "--from", "claude-code", "--no-update", "--db", str(db)]
+    assert runner.invoke(app, args).exit_code == 0
+    first = set(db_rows(db, "SELECT id, text FROM messages"))
+    write_jsonl(path, lines)  # the agent appended the rest of the session
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    after = set(db_rows(db, "SELECT id, text FROM messages"))
+    assert first < after  # the old rows are untouched, keys stable
+    assert len(after) == 24
+    # the lines read before are skipped, not added again
+    assert f"{24 - len(first)} messages added, {len(first)} skipped" in r.stderr
+    # the grown file is a new source (other bytes), not refused as a duplicate
+    assert [r[0] for r in db_rows(db, "SELECT count(*) FROM sources")] == [2]
+    r = runner.invoke(app, args)  # the same bytes again: nothing new, one source row
+    assert "0 messages added, 24 skipped" in r.stderr
+    assert db_rows(db, "SELECT count(*) FROM sources") == [(2,)]
+    assert db_rows(db, "SELECT count(*) FROM feedback") == [(2,)]
+
+
+def test_a_growing_aider_history_adds_only_new_turns(runner, home, tmp_path):
+    repo = home / "code" / "app"
+    half = AIDER[: AIDER.index("# aider chat started at 2024-06-02")]
+    aider_repo(repo, half)
+    db = tmp_path / "px.db"
+    args = ["ingest", "--from", "aider", str(repo), "--no-update", "--db", str(db)]
+    assert runner.invoke(app, args).exit_code == 0
+    n = db_rows(db, "SELECT count(*) FROM messages")[0][0]
+    aider_repo(repo, AIDER)
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0
+    assert f"{n} skipped" in r.stderr
+    assert db_rows(db, "SELECT count(*) FROM conversations") == [(2,)]
+
+
+def snapshot(db):
+    return {
+        t: db_rows(db, f"SELECT * FROM {t} ORDER BY 1")
+        for t in ("sources", "conversations", "messages", "feedback", "pairs")
+    }
+
+
+@pytest.mark.parametrize(
+    "make, problem",
+    [
+        (lambda p: p.write_text(p.read_text()[:-40]), "The file looks truncated"),
+        (
+            lambda p: p.write_text(
+                p.read_text().replace('"type": "assistant"', '"type": assistant', 1)
+            ),
+            "invalid JSON",
+        ),
+        (lambda p: p.write_bytes(p.read_bytes() + b"\xff\xfe\n"), "not UTF-8"),
+    ],
+)
+def test_bad_session_files_fail_cleanly_and_change_nothing(runner, home, tmp_path, make, problem):
+    db = tmp_path / "px.db"
+    codex_home(home / ".codex")
+    assert (
+        runner.invoke(app, ["ingest", "--from", "codex", "--no-update", "--db", str(db)]).exit_code
+        == 0
+    )
+    before = snapshot(db)
+    path = claude_home(home)
+    make(path)
+    r = runner.invoke(app, ["ingest", "--from", "claude-code", "--no-update", "--db", str(db)])
+    assert r.exit_code == 1
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"Error: {path}: ") and problem in errors[0]
+    assert "Traceback" not in r.output
+    assert snapshot(db) == before
+    # the same file named directly: one Error line, exit 1, nothing stored
+    r = runner.invoke(app, ["ingest", str(path), "--no-update", "--db", str(db)])
+    assert r.exit_code == 1 and r.stderr.startswith(f"Error: {path}: ")
+    assert snapshot(db) == before
+
+
+def test_truncated_gemini_chat_fails_cleanly(runner, home, tmp_path):
+    db = tmp_path / "px.db"
+    path = gemini_home(home)
+    path.write_text(path.read_text()[:300])
+    r = runner.invoke(app, ["ingest", "--from", "gemini-cli", "--no-update", "--db", str(db)])
+    assert r.exit_code == 1 and "truncated" in r.stderr
+    assert db_rows(db, "SELECT count(*) FROM messages") == [(0,)]
