@@ -124,7 +124,8 @@ class BlockWrite:
 
 
 def _span(text: str, path: Path) -> tuple[int, int] | None:
-    """(start, end) offsets of the managed block (marker lines included), or None when absent."""
+    """(start, end) offsets of the managed block, from the start of the START marker's line to
+    the end of the END marker (its line break excluded), or None when there is no block."""
     lines = text.splitlines(keepends=True)
     starts = [i for i, ln in enumerate(lines) if START in ln]
     ends = [i for i, ln in enumerate(lines) if END in ln]
@@ -150,7 +151,9 @@ def _span(text: str, path: Path) -> tuple[int, int] | None:
                 "on a line of its own, then run again. Nothing was changed."
             )
     offset = sum(len(ln) for ln in lines[:s])
-    return offset, offset + sum(len(ln) for ln in lines[s : e + 1])
+    end_line = sum(len(ln) for ln in lines[:e])
+    # the block ends with the END marker's text: the line break after it is the user's
+    return offset, end_line + len(lines[e].rstrip("\r\n"))
 
 
 def render_block(body: str, newline: str = "\n") -> str:
@@ -192,7 +195,7 @@ def updated_text(old: str, body: str, path: Path) -> str:
         )
         return old + sep + block
     start, end = span
-    return old[:start] + block + old[end:]
+    return old[:start] + block[: -len(newline)] + old[end:]
 
 
 def write_block(path: Path, body: str, *, only_existing: bool = False) -> BlockWrite:
