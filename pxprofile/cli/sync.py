@@ -17,6 +17,9 @@ def sync(
     no_update: Annotated[
         bool, typer.Option("--no-update", help="Only ingest and rewrite; do not update.")
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only errors (for hooks).")
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Keep the profile current from your coding agents (for a timer or an agent hook).
@@ -30,6 +33,7 @@ def sync(
 
     result = run_sync(open_db(db), model=model, update=not no_update)
     for line in result.lines():
-        typer.echo(line, err=True)
+        if not quiet or line.startswith("Error:"):
+            typer.echo(line, err=True)
     if result.failed:
         raise typer.Exit(1)
