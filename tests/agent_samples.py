@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 SID = "6f1c2a9e-1111-4c3b-9d2e-5a7b8c9d0e1f"
 CWD = "/home/marco/projects/spotter"
 TOOL_EDIT = "toolu_01EditAAA"
@@ -15,6 +17,16 @@ REJECT = (
     "was a file edit, the new_string was NOT written to the file). To tell you how to proceed, "
     "the user said:\nno, keep the old name and use pytest fixtures"
 )
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A temporary HOME (the agents' folders and files live there); CODEX_HOME unset."""
+    h = tmp_path / "home"
+    h.mkdir()
+    monkeypatch.setenv("HOME", str(h))
+    monkeypatch.delenv("CODEX_HOME", raising=False)
+    return h
 
 
 def _base(uuid, parent, kind, t, **extra):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import agent_samples
 import pytest
 from agent_samples import (
     AIDER,
@@ -27,6 +28,8 @@ from pxprofile.cli import app
 from pxprofile.importers.common import Conversation, Feedback, Skipped
 from pxprofile.importers.detect import open_input
 
+home = agent_samples.home  # the shared temporary-HOME fixture
+
 
 def read(path):
     opened = open_input(path)
@@ -42,15 +45,6 @@ def voice(conv):
 
 def visible_replies(conv):
     return [m.text for m in conv.messages if m.role == "assistant" and not m.hidden]
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    h = tmp_path / "home"
-    h.mkdir()
-    monkeypatch.setenv("HOME", str(h))
-    monkeypatch.setenv("CODEX_HOME", str(h / ".codex"))
-    return h
 
 
 def db_rows(db, sql, *args):

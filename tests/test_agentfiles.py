@@ -10,24 +10,18 @@ import subprocess
 import sys
 import textwrap
 
+import agent_samples
 import pytest
 
 from pxprofile import agentfiles
 from pxprofile.cli import app
 
+home = agent_samples.home  # the shared temporary-HOME fixture
+
 PROFILE = (
     "# My preferences\n\n## Communication style\n\n- Terse answers, no preamble.\n\n"
     "## Avoid\n\n- Docstrings on tests.\n"
 )
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch, runner):
-    h = tmp_path / "home"
-    h.mkdir()
-    monkeypatch.setenv("HOME", str(h))
-    monkeypatch.delenv("CODEX_HOME", raising=False)
-    return h
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 
+import agent_samples
 import pytest
 from agent_samples import (
     aider_repo,
@@ -21,16 +22,9 @@ from agent_samples import (
 from pxprofile import sync as sync_mod
 from pxprofile.cli import app
 
+home = agent_samples.home  # the shared temporary-HOME fixture
+
 PROFILE = "# My preferences\n\n## Communication style\n\n- Terse answers, no preamble.\n"
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    h = tmp_path / "home"
-    h.mkdir()
-    monkeypatch.setenv("HOME", str(h))
-    monkeypatch.delenv("CODEX_HOME", raising=False)
-    return h
 
 
 @pytest.fixture
