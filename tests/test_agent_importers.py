@@ -399,3 +399,19 @@ def test_truncated_gemini_chat_fails_cleanly(runner, home, tmp_path):
     r = runner.invoke(app, ["ingest", "--from", "gemini-cli", "--no-update", "--db", str(db)])
     assert r.exit_code == 1 and "truncated" in r.stderr
     assert db_rows(db, "SELECT count(*) FROM messages") == [(0,)]
+
+
+def test_a_correction_right_after_an_action_carries_the_action(tmp_path):
+    _, (conv,), _, _ = read(write_jsonl(tmp_path / "s.jsonl", claude_code_lines()))
+    said = next(m for m in conv.messages if m.id == "u4#said")
+    assert said.meta == {
+        "after_actions": [
+            "Edit /home/marco/projects/spotter/scan.py: 'def scan_helper(' -> 'def find_targets('"
+        ]
+    }
+    first = next(m for m in conv.messages if m.id == "u3")
+    assert first.meta is None  # nothing happened before the first prompt
+    _, (chat,), _, _ = read(gemini_home(tmp_path))
+    last = chat.messages[-1]
+    assert last.text.startswith("don't touch src/a.py")
+    assert last.meta == {"after_actions": ["replace src/a.py: '# TODO' -> 'pass'"]}

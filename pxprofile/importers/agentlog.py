@@ -65,6 +65,7 @@ class Session:
     title: str | None = None
     ids: set[str] = field(default_factory=set)
     last: str | None = None
+    actions: list[str] = field(default_factory=list)  # tool calls since the user last spoke
 
     def add(
         self,
@@ -98,6 +99,13 @@ class Session:
         )
         self.messages.append(m)
         self.last = mid
+        if kind == "tool_use":
+            self.actions.append(text)
+        elif role == "user" and not m.hidden:
+            # what the agent did just before: a correction right after an action reads with it
+            if self.actions:
+                m.meta = {"after_actions": self.actions[-5:]}
+            self.actions = []
         return m
 
     def reject(self, message: str | None, what: str, at: Any = None, *, key: str) -> None:

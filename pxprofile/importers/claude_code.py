@@ -245,6 +245,9 @@ class _Builder:
                 return role, kind
         if d.get("isMeta"):
             return "system", "meta"
+        origin = d.get("origin")  # 2.1.x: typed prompts say {"kind": "human"}
+        if isinstance(origin, dict) and origin.get("kind") not in (None, "human"):
+            return "system", str(origin.get("kind"))
         return "user", "text"
 
     def _tool_results(self, uuid: str, parent: str | None, content: list, at: Any) -> None:
