@@ -572,3 +572,94 @@ def aider_repo(root: Path, text: str = AIDER) -> Path:
     path = root / ".aider.chat.history.md"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def claude_code_2_1_lines() -> list[dict]:
+    """2.1.280 as published (frederick-douglas-pearce/claude-code-sessions, sanitized fixtures):
+    the file starts with mode lines, has ai-title / last-prompt lines, typed prompts carry
+    origin {kind: human}, a hook denial is an is_error tool_result (not the user's choice), and
+    some parentUuids point at lines the publisher left out."""
+    sid = "c7d5aa0e-6032-49f3-85ad-69754f68748e"
+
+    def line(**kw):
+        return {"sessionId": sid, "version": "2.1.280", "cwd": "/home/user/fixture", **kw}
+
+    human = {"origin": {"kind": "human"}, "promptSource": "typed", "turnOrigin": "human"}
+    return [
+        line(type="mode", mode="normal"),
+        line(type="permission-mode", permissionMode="auto"),
+        line(
+            type="user",
+            uuid="h1",
+            parentUuid=None,
+            timestamp="2026-09-22T21:00:38.730Z",
+            message={"role": "user", "content": "Read the file .env in this directory."},
+            **human,
+        ),
+        line(type="last-prompt", lastPrompt="Read the file .env", leafUuid="missing-1"),
+        line(type="ai-title", aiTitle="Read the env file"),
+        line(
+            type="assistant",
+            uuid="h2",
+            parentUuid="missing-2",
+            timestamp="2026-09-22T21:00:42.077Z",
+            message={
+                "id": "msg_1",
+                "role": "assistant",
+                "model": "claude-sonnet-5",
+                "content": [
+                    {
+                        "type": "tool_use",
+                        "id": "toolu_1",
+                        "name": "Read",
+                        "input": {"file_path": "/home/user/fixture/.env"},
+                    }
+                ],
+            },
+        ),
+        line(
+            type="user",
+            uuid="h3",
+            parentUuid="h2",
+            timestamp="2026-09-22T21:00:43.000Z",
+            toolDenialKind="permission-rule",
+            message={
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_1",
+                        "content": "PreToolUse:Read hook error: Blocked by a hook.",
+                        "is_error": True,
+                    }
+                ],
+            },
+        ),
+        line(
+            type="system",
+            subtype="stop_hook_summary",
+            uuid="h4",
+            parentUuid="h3",
+            timestamp="2026-09-22T21:00:44.000Z",
+        ),
+        line(
+            type="assistant",
+            uuid="h5",
+            parentUuid="missing-3",
+            timestamp="2026-09-22T21:00:48.618Z",
+            message={
+                "id": "msg_2",
+                "role": "assistant",
+                "model": "claude-sonnet-5",
+                "content": [{"type": "text", "text": "A hook blocked that read."}],
+            },
+        ),
+        line(
+            type="user",
+            uuid="h6",
+            parentUuid="h5",
+            timestamp="2026-09-22T21:01:26.234Z",
+            message={"role": "user", "content": "fine, skip it"},
+            **human,
+        ),
+    ]

@@ -415,3 +415,17 @@ def test_a_correction_right_after_an_action_carries_the_action(tmp_path):
     last = chat.messages[-1]
     assert last.text.startswith("don't touch src/a.py")
     assert last.meta == {"after_actions": ["replace src/a.py: '# TODO' -> 'pass'"]}
+
+
+def test_claude_code_2_1_file_as_published(tmp_path):
+    from agent_samples import claude_code_2_1_lines
+
+    fmt, (conv,), feedback, _ = read(write_jsonl(tmp_path / "s.jsonl", claude_code_2_1_lines()))
+    assert fmt == "claude-code"  # detected from a first line that is a "mode" line
+    assert conv.title == "Read the env file"  # ai-title
+    assert voice(conv) == ["Read the file .env in this directory.", "fine, skip it"]
+    assert feedback == []  # a hook's denial is not the user's rejection
+    m = {x.id: x for x in conv.messages}
+    # parents the publisher left out: the file's order keeps one chain, all on the kept path
+    assert m["h2"].parent == "h1" and m["h5"].parent == "h3"
+    assert all(x.on_active_path for x in conv.messages)

@@ -25,7 +25,7 @@ from .common import Record, Skipped, content_hash
 FORMAT = "claude-code"
 LINE_TYPES = frozenset(
     "user assistant system summary file-history-snapshot queue-operation progress attachment "
-    "ai-title last-prompt mode permission-mode".split()
+    "ai-title last-prompt mode permission-mode atis-latch cost-state".split()
 )
 REJECT_PREFIXES = (
     "The user doesn't want to proceed with this tool use",
@@ -56,7 +56,7 @@ INJECTED = (
 def matches(first: Any) -> bool:
     if not isinstance(first, dict) or first.get("type") not in LINE_TYPES:
         return False
-    if "sessionId" in first and ("uuid" in first or "operation" in first):
+    if isinstance(first.get("sessionId"), str):  # 2.1.x files start with mode lines
         return True
     return ("leafUuid" in first and "summary" in first) or (
         first.get("type") == "file-history-snapshot" and "messageId" in first
@@ -89,7 +89,7 @@ def records(items: Iterable[Any]) -> Iterator[Record]:
         yield Skipped(None, "an empty session (no messages yet)")
     for sid in order:
         b = sessions[sid]
-        if titles and not b.sidechain:
+        if titles and not b.sidechain and not b.s.title:
             b.s.title = short(titles[-1], 120)
         conv = b.finish()
         if conv is None:
@@ -114,6 +114,9 @@ class _Builder:
         while isinstance(uuid, str) and uuid in self.alias and seen < 10_000:
             uuid = self.alias[uuid]
             seen += 1
+        if isinstance(uuid, str) and uuid not in self.s.ids:
+            # a line the publisher (or a newer CLI) left out: the file's order is the chain's
+            return self.s.last
         return uuid if isinstance(uuid, str) else None
 
     def line(self, d: dict) -> None:
@@ -122,6 +125,9 @@ class _Builder:
         for key, name in (("cwd", "cwd"), ("gitBranch", "git_branch"), ("version", "version")):
             if isinstance(d.get(key), str) and d[key]:
                 s.meta[name] = d[key]
+        if kind == "ai-title" and isinstance(d.get("aiTitle"), str):
+            s.title = short(d["aiTitle"], 120)
+            return
         if kind == "queue-operation":
             if d.get("operation") == "enqueue" and isinstance(d.get("content"), str):
                 self.queued.append((d["content"], d.get("timestamp"), s.last))
