@@ -663,3 +663,29 @@ def claude_code_2_1_lines() -> list[dict]:
             **human,
         ),
     ]
+
+
+# aider 0.83 as committed by its users (e.g. 0xf1e/health-analyzer-poc): a leading blank line, a
+# multi-line status whose middle lines have no '>', '^C again to exit' both at the prompt (after
+# "Tokens:") and while a reply streamed (the reply is logged after it, cut mid-fence), a "no" to
+# running shell commands, and '/code' typed on its own line above the message it re-logs.
+AIDER_083 = (
+    "\n# aider chat started at 2025-09-22 12:04:00\n\n"
+    "> Add .aider* to .gitignore (recommended)? (Y)es/(N)o [Yes]: y  \n"
+    "> Aider v0.83.1  \n\n"
+    "#### /multiline-mode  \n> Multiline mode: Enabled.  \n\n"
+    "####   \n#### Check these metrics:  \n#### - releases in the last year  \n####   \n"
+    "#### write curl requests for them  \n\n"
+    "Here are the curl commands.\n\n"
+    "> Tokens: 310 sent, 1.0k received.  \n>  \n>  \n> ^C again to exit  \n\n"
+    "#### /code  \n#### Please write a .sh file that runs these commands.  \n\n"
+    "#### Please write a .sh file that runs these commands.  \n\n"
+    "metrics.sh\n```bash\n<<<<<<< SEARCH\n=======\n#!/bin/bash\n>>>>>>> REPLACE\n```\n\n"
+    "> Tokens: 3.7k sent, 1.5k received.  \n"
+    "> export GITHUB_TOKEN=your_token\nexport OWNER=owner\n./metrics.sh  \n"
+    "> Run shell commands? (Y)es/(N)o/(D)on't ask again [Yes]: n  \n\n"
+    "#### Let's use python instead of bash  \n>  \n>  \n> ^C again to exit  \n\n"
+    "I'll convert the script to Python.\n\nmetrics.py\n```python\n<<<<<<< SE\n\n\n"
+    "#### Actually, never mind. Keep bash, but make the output verbose.  \n\n"
+    "I'll make it verbose.\n"
+)

@@ -429,3 +429,28 @@ def test_claude_code_2_1_file_as_published(tmp_path):
     # parents the publisher left out: the file's order keeps one chain, all on the kept path
     assert m["h2"].parent == "h1" and m["h5"].parent == "h3"
     assert all(x.on_active_path for x in conv.messages)
+
+
+def test_aider_083_history_as_committed(tmp_path):
+    from agent_samples import AIDER_083
+
+    fmt, (conv,), feedback, _ = read(aider_repo(tmp_path / "r", AIDER_083))
+    assert fmt == "aider"
+    assert voice(conv) == [
+        "Check these metrics:\n- releases in the last year\n\nwrite curl requests for them",
+        "Please write a .sh file that runs these commands.",  # once: the /code block is hidden
+        "Let's use python instead of bash",
+        "Actually, never mind. Keep bash, but make the output verbose.",
+    ]
+    replies = visible_replies(conv)
+    assert replies[0] == "Here are the curl commands."
+    assert not any("export OWNER" in r for r in replies)  # a multi-line status stays status
+    got = [(f.origin, next(m.text for m in conv.messages if m.id == f.message)) for f in feedback]
+    assert ("agent-rejected", replies[1]) in got  # "Run shell commands? ... [Yes]: n"
+    # ^C while the reply streamed: the cut reply (logged after the ^C) is the one interrupted;
+    # the ^C at the prompt after a finished reply ("Tokens:") is not a signal
+    assert (
+        "agent-interrupted",
+        "I'll convert the script to Python.\n\nmetrics.py\n```python\n<<<<<<< SE",
+    ) in got
+    assert len(got) == 2

@@ -57,28 +57,29 @@ def records(text: str) -> Iterator[Record]:
         yield Skipped(None, "an empty session (no messages yet)")
 
 
-def _blocks(lines: list[str]) -> Iterator[tuple[str, list[str]]]:
-    """("user" | "status" | "reply", lines) in file order."""
-    kind, buf = None, []
+def _blocks(lines: list[str]) -> list[tuple[str, str]]:
+    """[("user" | "status" | "reply", text)] in file order."""
+    out: list[tuple[str, list[str]]] = []
+    kind: str | None = None
+    open_status = False  # a multi-line status: only its last line ends in two spaces
     for line in lines:
-        if line.startswith("####"):
+        if open_status and line.strip() and not line.startswith(("#", ">")):
+            k, body = "status", line.strip()
+        elif line.startswith("####"):
             k, body = "user", line[4:].removeprefix(" ").rstrip()
         elif _status(line, kind):
             k, body = "status", line[1:].strip()
         elif not line.strip() and kind in ("user", "status"):
-            if buf:
-                yield kind, buf
-            kind, buf = None, []
+            kind, open_status = None, False
             continue
         else:
             k, body = "reply", line
+        open_status = k == "status" and not line.endswith("  ") and line.strip() != ">"
         if k != kind:
-            if kind and buf:
-                yield kind, buf
-            kind, buf = k, []
-        buf.append(body)
-    if kind and buf:
-        yield kind, buf
+            out.append((k, []))
+            kind = k
+        out[-1][1].append(body)
+    return [(k, "\n".join(body).strip()) for k, body in out]
 
 
 def _status(line: str, kind: str | None) -> bool:
@@ -91,9 +92,9 @@ def _status(line: str, kind: str | None) -> bool:
 
 def _run(s: Session, started: str, lines: list[str]):
     s.meta["started"] = started
-    for i, (kind, body) in enumerate(_blocks(lines)):
+    blocks = _blocks(lines)
+    for i, (kind, text) in enumerate(blocks):
         mid = f"n{i}"
-        text = "\n".join(body).strip()
         if not text:
             continue
         if kind == "user" and text.startswith("/"):
@@ -108,6 +109,9 @@ def _run(s: Session, started: str, lines: list[str]):
             _status_signals(s, mid, text, started)
         else:
             s.add(mid, "assistant", text, hidden=False, at=started)
+            before = blocks[i - 1] if i else ("", "")
+            if before[0] == "status" and "^C" in before[1] and "Tokens:" not in before[1]:
+                s.interrupt(mid, started, key=mid)  # ^C while it streamed: this reply was cut
     return s.finish()
 
 
@@ -117,9 +121,12 @@ def _what(s: Session, target: str | None, default: str) -> str:
 
 
 def _status_signals(s: Session, mid: str, text: str, at: str) -> None:
+    prev = s.messages[-2] if len(s.messages) > 1 else None
     for line in text.splitlines():
-        if "KeyboardInterrupt" in line:
-            s.interrupt(s.nearest(mid), at, key=mid)
+        if "^C" in line and "Tokens:" not in text:
+            # ^C right after a reply that never finished (no "Tokens:" line): it was cut
+            if prev is not None and prev.role == "assistant":
+                s.interrupt(prev.id, at, key=mid)
             return
         m = _ANSWER_NO.search(line)
         if m:
