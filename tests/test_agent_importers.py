@@ -454,3 +454,48 @@ def test_aider_083_history_as_committed(tmp_path):
         "I'll convert the script to Python.\n\nmetrics.py\n```python\n<<<<<<< SE",
     ) in got
     assert len(got) == 2
+
+
+def test_codex_rollback_keeps_the_discarded_turn_off_the_kept_path(tmp_path):
+    lines = codex_lines()[:12]  # up to "Understood, I'll use ruff."
+    ts = "2025-10-05T09:20:00.000Z"
+
+    def event(payload, t=ts):
+        return {"timestamp": t, "type": "event_msg", "payload": payload}
+
+    lines += [
+        {
+            "type": "response_item",
+            "payload": {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "delete the tests folder"}],
+            },
+            "timestamp": ts,
+        },
+        {
+            "type": "response_item",
+            "payload": {
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "Deleted tests/."}],
+            },
+            "timestamp": ts,
+        },
+        event({"type": "thread_rolled_back", "num_turns": 1}),
+        {
+            "type": "response_item",
+            "payload": {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "move the tests folder to old/"}],
+            },
+            "timestamp": "2025-10-05T09:21:00.000Z",
+        },
+    ]
+    _, (conv,), _, _ = read(write_jsonl(tmp_path / "r.jsonl", lines))
+    m = {x.text: x for x in conv.messages}
+    old, new = m["delete the tests folder"], m["move the tests folder to old/"]
+    assert old.parent == new.parent  # the new prompt branches where the discarded one did
+    assert not old.on_active_path and not m["Deleted tests/."].on_active_path
+    assert new.on_active_path and m["Understood, I'll use ruff."].on_active_path

@@ -46,7 +46,6 @@ def matches(first: Any) -> bool:
         isinstance(first, dict)
         and first.get("type") in LINE_TYPES
         and isinstance(first.get("payload"), dict)
-        and "timestamp" in first
     )
 
 
@@ -92,6 +91,7 @@ class _Builder:
         self.model: str | None = None
         self.calls: dict[str, tuple[str, str]] = {}  # call_id -> (message id, description)
         self.prompts: set[str] = set()  # user texts held by response items
+        self.turns: list[str] = []  # the user message that starts each turn
         self.has_replies = False
         for x in lines:
             p = x["payload"]
@@ -141,7 +141,7 @@ class _Builder:
                 mid = key if j == 0 else f"{key}#{j}"
                 if role == "user" and not text.lstrip().startswith(INJECTED):
                     words = text.split(IDE_REQUEST, 1)[1].strip() if IDE_REQUEST in text else text
-                    s.add(mid, "user", words, hidden=False, at=at)
+                    self._prompt(mid, words, at)
                 elif role == "user":
                     s.add(mid, "system", text, hidden=True, kind="context", at=at)
                 elif role == "assistant":
@@ -178,10 +178,12 @@ class _Builder:
         text = p.get("message") if isinstance(p.get("message"), str) else ""
         if t == "user_message" and text.strip() and _norm(text) not in self.prompts:
             words = text.split(IDE_REQUEST, 1)[1].strip() if IDE_REQUEST in text else text
-            self.s.add(key, "user", words, hidden=False, at=at)
+            self._prompt(key, words, at)
             self.prompts.add(_norm(text))
         elif t == "agent_message" and text.strip() and not self.has_replies:
             self.s.add(key, "assistant", text.strip(), hidden=False, at=at, model=self.model)
+        elif t == "thread_rolled_back":
+            self._rollback(p.get("num_turns"))
         elif t == "turn_aborted":
             self.s.add(
                 key,
@@ -192,3 +194,17 @@ class _Builder:
                 at=at,
             )
             self.s.interrupt(self.s.nearest(self.s.last), at, key=key)
+
+    def _prompt(self, mid: str, text: str, at: Any) -> None:
+        if self.s.add(mid, "user", text, hidden=False, at=at) is not None:
+            self.turns.append(mid)
+
+    def _rollback(self, n: Any) -> None:
+        """The user backtracked: the last ``n`` turns stay stored, off the kept path; what
+        follows branches from the message before them."""
+        if not isinstance(n, int) or n < 1 or not self.turns:
+            return
+        first = self.turns[-min(n, len(self.turns))]
+        del self.turns[-min(n, len(self.turns)) :]
+        start = next(m for m in self.s.messages if m.id == first)
+        self.s.last = start.parent
