@@ -82,7 +82,9 @@ def _is_session(agent: str, path: Path) -> bool:
         return name.startswith("rollout-") and name.endswith(".jsonl")
     if agent == "gemini-cli":
         return (
-            name.startswith("session-") and name.endswith(".json") and path.parent.name == "chats"
+            name.startswith("session-")
+            and name.endswith((".json", ".jsonl"))
+            and path.parent.name == "chats"
         )
     return name == AIDER_FILE
 

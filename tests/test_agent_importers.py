@@ -499,3 +499,70 @@ def test_codex_rollback_keeps_the_discarded_turn_off_the_kept_path(tmp_path):
     assert old.parent == new.parent  # the new prompt branches where the discarded one did
     assert not old.on_active_path and not m["Deleted tests/."].on_active_path
     assert new.on_active_path and m["Understood, I'll use ruff."].on_active_path
+
+
+def test_gemini_cli_jsonl_layout_with_set_and_rewind(tmp_path):
+    """The JSON Lines layout newer CLIs are reported to write (gemini-cli#23749): metadata,
+    one message a line, $set updates and $rewindTo (the user went back and asked again)."""
+    lines = [
+        {
+            "sessionId": "s-jsonl",
+            "projectHash": "ab" * 32,
+            "startTime": "2026-06-01T00:00:00Z",
+            "lastUpdated": "2026-06-01T00:00:00Z",
+            "kind": "main",
+        },
+        {
+            "id": "u1",
+            "timestamp": "2026-06-01T00:00:01Z",
+            "type": "user",
+            "content": [{"text": "rewrite it in Go"}],
+        },
+        {
+            "id": "g1",
+            "timestamp": "2026-06-01T00:00:02Z",
+            "type": "gemini",
+            "content": [{"text": "Here it is in Go."}],
+        },
+        {"$set": {"lastUpdated": "2026-06-01T01:00:00Z"}},
+        {"$rewindTo": "u1"},
+        {
+            "id": "u2",
+            "timestamp": "2026-06-01T00:01:00Z",
+            "type": "user",
+            "content": [{"text": "rewrite it in Rust"}],
+        },
+        {
+            "id": "g2",
+            "timestamp": "2026-06-01T00:01:05Z",
+            "type": "gemini",
+            "content": [{"text": "Here it is in Rust."}],
+        },
+    ]
+    path = write_jsonl(
+        tmp_path
+        / "home"
+        / ".gemini"
+        / "tmp"
+        / "h"
+        / "chats"
+        / "session-2026-06-01T00-00-sjsonl.jsonl",
+        lines,
+    )
+    fmt, (conv,), _, _ = read(path)
+    assert fmt == "gemini-cli" and conv.id == "s-jsonl"
+    m = {x.id: x for x in conv.messages}
+    assert m["u2"].parent == m["u1"].parent  # asked again from the same place
+    assert not m["u1"].on_active_path and not m["g1"].on_active_path
+    assert m["u2"].on_active_path and m["g2"].on_active_path
+    from pxprofile.agentfiles import session_files
+
+    assert session_files("gemini-cli", [tmp_path / "home" / ".gemini" / "tmp"]) == [path]
+
+
+def test_gemini_cli_subagent_session_is_hidden(tmp_path):
+    chat = {**gemini_chat(), "kind": "subagent"}
+    f = tmp_path / "session.json"
+    f.write_text(json.dumps(chat))
+    _, (conv,), feedback, _ = read(f)
+    assert voice(conv) == [] and visible_replies(conv) == [] and feedback == []

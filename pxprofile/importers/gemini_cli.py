@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 from .agentlog import Session, describe_call
@@ -26,16 +27,22 @@ CANCELLED = "Request cancelled"
 
 
 def matches(obj: Any) -> bool:
-    return (
-        isinstance(obj, dict)
-        and isinstance(obj.get("messages"), list)
-        and "sessionId" in obj
-        and ("projectHash" in obj or "startTime" in obj)
-    )
+    """A chat (one JSON document), or the first line of a session kept as JSON Lines."""
+    if not isinstance(obj, dict) or "sessionId" not in obj:
+        return False
+    if isinstance(obj.get("messages"), list):
+        return "projectHash" in obj or "startTime" in obj
+    return "projectHash" in obj and "type" not in obj
 
 
 def records(items: Iterable[Any]) -> Iterator[Record]:
-    for i, chat in enumerate(items):
+    it = iter(items)
+    first = next(it, None)
+    if matches(first) and not isinstance(first.get("messages"), list):
+        it = iter([_assemble(first, it)])  # JSON Lines: metadata, then one message a line
+    else:
+        it = chain([first], it)
+    for i, chat in enumerate(it):
         if not matches(chat):
             yield Skipped(f"#{i + 1}", "not a Gemini CLI chat (no sessionId and messages)")
             continue
@@ -51,6 +58,20 @@ def records(items: Iterable[Any]) -> Iterator[Record]:
         yield from feedback
 
 
+def _assemble(meta: dict, lines: Iterable[Any]) -> dict:
+    """The JSON Lines layout (reported, gemini-cli#23749) as one chat: ``{"$set": {...}}`` lines
+    update the metadata; ``{"$rewindTo": id}`` is kept as a marker for _chat."""
+    chat = {**meta, "messages": []}
+    for line in lines:
+        if not isinstance(line, dict):
+            continue
+        if isinstance(line.get("$set"), dict):
+            chat.update({k: v for k, v in line["$set"].items() if k != "messages"})
+        elif "$rewindTo" in line or "type" in line:
+            chat["messages"].append(line)
+    return chat
+
+
 def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -64,23 +85,28 @@ def _text(content: Any) -> str:
 def _chat(chat: dict):
     s = Session(str(chat["sessionId"]), FORMAT)
     s.meta["project_hash"] = chat.get("projectHash")
+    sub = chat.get("kind") == "subagent"  # a subagent's own session: not the user's voice
     for i, m in enumerate(chat["messages"]):
         if not isinstance(m, dict):
+            continue
+        if "$rewindTo" in m:  # the user went back: what follows branches before that message
+            back = next((x for x in s.messages if x.id == str(m["$rewindTo"])), None)
+            s.last = back.parent if back is not None else s.last
             continue
         mid = str(m.get("id") or f"h{content_hash(m.get('timestamp'), m.get('type'), i)}")
         t, at, text = m.get("type"), m.get("timestamp"), _text(m.get("content"))
         if t == "user":
-            s.add(mid, "user", text, hidden=False, at=at)
-        elif t == "gemini":
-            _reply(s, mid, m, text, at)
+            s.add(mid, "user", text, hidden=sub, at=at)
+        elif t in ("gemini", "model"):
+            _reply(s, mid, m, text, at, sub)
         else:
             s.add(mid, "system", text, hidden=True, kind=str(t or "info"), at=at)
             if t == "info" and text.strip().startswith(CANCELLED):
                 s.interrupt(s.nearest(s.last), at, key=mid)
-    return s.finish(), s.feedback
+    return s.finish(), [] if sub else s.feedback
 
 
-def _reply(s: Session, mid: str, m: dict, text: str, at: Any) -> None:
+def _reply(s: Session, mid: str, m: dict, text: str, at: Any, sub: bool = False) -> None:
     model = m.get("model") if isinstance(m.get("model"), str) else None
     thoughts = [
         f"{t.get('subject') or ''}: {t.get('description') or ''}".strip(": ")
@@ -128,4 +154,4 @@ def _reply(s: Session, mid: str, m: dict, text: str, at: Any) -> None:
         )
         if declined:
             s.reject(cid, what, at, key=cid)
-    s.add(mid, "assistant", text.strip(), hidden=False, at=at, model=model)
+    s.add(mid, "assistant", text.strip(), hidden=sub, at=at, model=model)
