@@ -39,6 +39,19 @@ class AgentIngest:
     def added(self) -> int:
         return sum(s.added + s.feedback for s in self.summaries)
 
+    def to_dict(self) -> dict:
+        return {
+            "agent": self.agent,
+            "files": self.files,
+            "read": len(self.summaries),
+            "added": sum(s.added for s in self.summaries),
+            "feedback": sum(s.feedback for s in self.summaries),
+            "empty": self.empty,
+            "unchanged": self.unchanged,
+            "failures": self.failures,
+            "summaries": [s.to_dict() for s in self.summaries],
+        }
+
 
 def _unchanged(db, path: Path) -> bool:
     """Ingested before at this size, and not modified since (by the file's mtime)."""

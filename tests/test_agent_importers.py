@@ -566,3 +566,37 @@ def test_gemini_cli_subagent_session_is_hidden(tmp_path):
     f.write_text(json.dumps(chat))
     _, (conv,), feedback, _ = read(f)
     assert voice(conv) == [] and visible_replies(conv) == [] and feedback == []
+
+
+def test_ingest_from_with_json_and_redact_storage(runner, home, tmp_path):
+    lines = claude_code_lines()
+    secret = "AKIAIOSFODNN7EXAMPLE"
+    lines[5]["message"]["content"] = f"deploy with key {secret} and keep it short"
+    claude_home(home, lines)
+    db = tmp_path / "px.db"
+    r = runner.invoke(
+        app,
+        [
+            "ingest",
+            "--from",
+            "claude-code",
+            "--no-update",
+            "--json",
+            "--redact-storage",
+            "--db",
+            str(db),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert (data["agent"], data["files"], data["read"], data["added"], data["feedback"]) == (
+        "claude-code",
+        1,
+        1,
+        24,
+        2,
+    )
+    assert r.stderr == ""
+    texts = [t for (t,) in db_rows(db, "SELECT text FROM messages")]
+    assert not any(secret in t for t in texts)  # --redact-storage reaches agent sessions
+    assert any("[REDACTED:aws-access-key]" in t for t in texts)

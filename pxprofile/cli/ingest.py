@@ -69,7 +69,8 @@ def ingest(
     except PxprofileError as e:
         raise typer.BadParameter(str(e), param_hint="--format") from None
     if from_agent is not None:
-        return _ingest_agent(from_agent, files, db, quiet or json_, no_update, model)
+        opts = {"quiet": quiet, "as_json": json_, "no_update": no_update, "model": model}
+        return _ingest_agent(from_agent, files, db, redact_storage=redact_storage, **opts)
     if not files:
         if sys.stdin.isatty():
             raise typer.BadParameter(
@@ -125,7 +126,7 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _ingest_agent(agent, paths, db, quiet, no_update, model) -> None:
+def _ingest_agent(agent, paths, db, *, quiet, as_json, no_update, model, redact_storage) -> None:
     """`ingest --from AGENT`: the discovery and the per-file ingests are sync.ingest_agent."""
     from pxprofile.agentfiles import AGENTS
     from pxprofile.store import open_db
@@ -135,11 +136,14 @@ def _ingest_agent(agent, paths, db, quiet, no_update, model) -> None:
         raise typer.BadParameter(f"choose one of: {', '.join(AGENTS)}", param_hint="--from")
     database = open_db(db)
     err = stderr_console()
-    done = ingest_agent(database, agent, paths or None)
+    done = ingest_agent(database, agent, paths or None, redact_storage=redact_storage)
+    quiet = quiet or as_json
     for line in [s.line() for s in done.summaries] + [f"Error: {f}" for f in done.failures]:
         if not quiet or line.startswith("Error:"):
             err.print(line, markup=False, soft_wrap=True)
-    if not quiet:
+    if as_json:
+        print_json(done.to_dict())
+    elif not quiet:
         empty = f", {done.empty} without messages yet" if done.empty else ""
         err.print(f"{agent}: {done.files} session file(s){empty}.", markup=False, soft_wrap=True)
     if done.summaries and not no_update:
