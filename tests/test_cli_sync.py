@@ -150,3 +150,28 @@ def test_sync_without_a_local_model_says_what_to_do(home, tmp_path):
     )
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
+
+
+@pytest.mark.model
+def test_sync_runs_the_real_update_with_the_test_model(home, tmp_path):
+    """The whole loop with the real GGUF (gemma3-270m via llama.cpp): sessions in, one update
+    recorded, the existing block in CLAUDE.md rewritten from the profile, in a subprocess."""
+    claude_home(home)
+    claude_md = home / ".claude" / "CLAUDE.md"
+    claude_md.parent.mkdir(exist_ok=True)
+    claude_md.write_text("mine\n\n<!-- pxprofile:start -->\n<!-- pxprofile:end -->\n")
+    env = {**os.environ, "HOME": str(home), "PYTHONPATH": os.pathsep.join(sys.path)}
+    db = tmp_path / "px.db"
+    cmd = [sys.executable, "-m", "pxprofile", "sync", "--model", "gemma3-270m", "--db", str(db)]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr
+    assert "claude-code: 1 session file(s) read, 24 new message(s)." in p.stderr
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT model FROM updates").fetchall()
+    finally:
+        conn.close()
+    assert rows and {r[0] for r in rows} == {"gemma3-270m"}
+    text = claude_md.read_text()
+    assert text.startswith("mine\n\n<!-- pxprofile:start -->\n")
+    assert text.count("<!-- pxprofile:end -->") == 1
