@@ -261,5 +261,20 @@ def export_to_agent(
             f"{path}. Run `pxprofile update` first (or write lines into your profile)."
         )
     done = write_block(path, result.text, only_existing=only_existing)
-    done.notes = result.notes + done.notes
+    done.notes = result.notes + done.notes + _shadowed(agent, path)
     return done
+
+
+def _shadowed(agent: str, path: Path) -> list[str]:
+    """Codex reads AGENTS.override.md instead of AGENTS.md when it is there and not empty."""
+    override = path.with_name("AGENTS.override.md")
+    try:
+        used = agent == "codex" and bool(override.read_text(encoding="utf-8").strip())
+    except (OSError, UnicodeDecodeError):
+        used = False
+    if not used:
+        return []
+    return [
+        f"Note: Codex reads {override} instead of {path.name} while it is not empty; "
+        "move your text there into AGENTS.md (or delete it) for the profile to be read."
+    ]

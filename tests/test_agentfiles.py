@@ -253,3 +253,14 @@ def test_write_needs_an_agent_target_and_an_empty_profile_is_an_error(runner, ho
     r = write(runner)
     assert r.exit_code == 1 and r.stderr.startswith("Error: the profile is empty")
     assert not (home / ".claude").exists()
+
+
+def test_codex_override_file_is_pointed_out(runner, home, profile):
+    override = home / ".codex" / "AGENTS.override.md"
+    override.parent.mkdir()
+    override.write_text("temporary rules\n")
+    r = write(runner, "codex")
+    assert r.exit_code == 0
+    assert f"Note: Codex reads {override} instead of AGENTS.md while it is not empty" in r.stderr
+    assert "Terse" in (home / ".codex" / "AGENTS.md").read_text()
+    assert override.read_text() == "temporary rules\n"
