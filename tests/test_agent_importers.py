@@ -600,3 +600,24 @@ def test_ingest_from_with_json_and_redact_storage(runner, home, tmp_path):
     texts = [t for (t,) in db_rows(db, "SELECT text FROM messages")]
     assert not any(secret in t for t in texts)  # --redact-storage reaches agent sessions
     assert any("[REDACTED:aws-access-key]" in t for t in texts)
+
+
+def test_bare_slash_commands_are_not_the_users_voice(tmp_path):
+    lines = codex_lines()
+    lines.insert(
+        6,
+        {
+            "timestamp": "2025-10-05T09:01:30.000Z",
+            "type": "event_msg",
+            "payload": {"type": "user_message", "message": "/status"},
+        },
+    )
+    _, (conv,), _, _ = read(write_jsonl(tmp_path / "r.jsonl", lines))
+    assert "/status" not in voice(conv)
+    assert [m.content_type for m in conv.messages if m.text == "/status"] == ["command"]
+    chat = gemini_chat()
+    chat["messages"].insert(0, {"id": "g0", "type": "user", "content": "/compress"})
+    f = tmp_path / "session.json"
+    f.write_text(json.dumps(chat))
+    _, (conv,), _, _ = read(f)
+    assert voice(conv)[0] == "list the TODOs in src, shortest answer possible"

@@ -10,6 +10,7 @@ context) is stored hidden; only what the human typed is a visible user message.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,14 @@ SUMMARY_CHARS = 160
 
 # input keys that say what a tool call does, most telling first
 _KEYS = ("command", "cmd", "file_path", "path", "absolute_path", "pattern", "query", "url")
+
+
+_BARE_COMMAND = re.compile(r"/[A-Za-z][\w:-]*")
+
+
+def is_bare_command(text: str) -> bool:
+    """'/usage', '/compress': a slash command on its own, for the CLI rather than the model."""
+    return bool(_BARE_COMMAND.fullmatch(text.strip()))
 
 
 def short(text: str, n: int = SUMMARY_CHARS) -> str:

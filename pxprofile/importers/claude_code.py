@@ -166,10 +166,11 @@ class _Builder:
             mid = uuid if not added else f"{uuid}#{j}"
             t = b.get("type")
             if t == "text" and isinstance(b.get("text"), str):
+                text = "" if b["text"].strip() == "(no content)" else b["text"]
                 m = self.s.add(
                     mid,
                     "assistant",
-                    b["text"].strip(),
+                    text.strip(),
                     hidden=self.sidechain,
                     parent=parent,
                     at=at,

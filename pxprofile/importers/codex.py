@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .agentlog import Session, describe_call
+from .agentlog import Session, describe_call, is_bare_command
 from .common import Record, Skipped, content_hash
 
 FORMAT = "codex"
@@ -196,7 +196,11 @@ class _Builder:
             self.s.interrupt(self.s.nearest(self.s.last), at, key=key)
 
     def _prompt(self, mid: str, text: str, at: Any) -> None:
-        if self.s.add(mid, "user", text, hidden=False, at=at) is not None:
+        if is_bare_command(text):  # a turn boundary (for rollbacks) but not the user's voice
+            m = self.s.add(mid, "user", text, hidden=True, kind="command", at=at)
+        else:
+            m = self.s.add(mid, "user", text, hidden=False, at=at)
+        if m is not None:
             self.turns.append(mid)
 
     def _rollback(self, n: Any) -> None:

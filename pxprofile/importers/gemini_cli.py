@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from itertools import chain
 from typing import Any
 
-from .agentlog import Session, describe_call
+from .agentlog import Session, describe_call, is_bare_command
 from .common import Record, Skipped, content_hash
 
 FORMAT = "gemini-cli"
@@ -95,7 +95,9 @@ def _chat(chat: dict):
             continue
         mid = str(m.get("id") or f"h{content_hash(m.get('timestamp'), m.get('type'), i)}")
         t, at, text = m.get("type"), m.get("timestamp"), _text(m.get("content"))
-        if t == "user":
+        if t == "user" and is_bare_command(text):
+            s.add(mid, "user", text, hidden=True, kind="command", at=at)
+        elif t == "user":
             s.add(mid, "user", text, hidden=sub, at=at)
         elif t in ("gemini", "model"):
             _reply(s, mid, m, text, at, sub)
