@@ -621,3 +621,32 @@ def test_bare_slash_commands_are_not_the_users_voice(tmp_path):
     f.write_text(json.dumps(chat))
     _, (conv,), _, _ = read(f)
     assert voice(conv)[0] == "list the TODOs in src, shortest answer possible"
+
+
+@pytest.mark.parametrize("name", ["claude-code", "codex", "gemini-cli", "aider"])
+def test_every_cut_of_a_session_is_read_or_refused_cleanly(tmp_path, name):
+    """A file cut anywhere (an agent still writing, a copy interrupted) either reads or raises a
+    PxprofileError: never another exception."""
+    from pxprofile.errors import PxprofileError
+
+    src = {
+        "claude-code": lambda: write_jsonl(tmp_path / "a.jsonl", claude_code_lines()),
+        "codex": lambda: write_jsonl(tmp_path / "a.jsonl", codex_lines()),
+        "gemini-cli": lambda: gemini_home(tmp_path),
+        "aider": lambda: aider_repo(tmp_path / "r"),
+    }[name]()
+    data = src.read_bytes()
+    cut = tmp_path / "cut"
+    outcomes = set()
+    for n in range(1, len(data), max(1, len(data) // 150)):
+        cut.write_bytes(data[:n])
+        try:
+            opened = open_input(cut)
+            list(opened.records)
+            outcomes.add("read")
+        except PxprofileError:
+            outcomes.add("refused")
+    if name != "gemini-cli":  # one JSON document: any cut is invalid
+        assert "read" in outcomes  # whole lines (or a prefix of aider's Markdown) read
+    if name != "aider":
+        assert "refused" in outcomes  # a cut JSON value is an error, never half a message
