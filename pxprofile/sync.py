@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import agentfiles
-from .errors import FormatError, PxprofileError
+from .errors import FormatError, InputError, PxprofileError
 
 EMPTY = "an empty session"  # what the importers report for a session with no messages yet
 
@@ -76,10 +76,17 @@ def ingest_agent(
     *,
     changed_only: bool = False,
     redact_storage: bool = False,
+    require_files: bool = False,
 ) -> AgentIngest:
     from .ingest import ingest_path
 
     files = agentfiles.session_files(agent, paths)
+    if require_files and not files:
+        where = ", ".join(str(p) for p in (paths or agentfiles.session_roots(agent)))
+        raise InputError(
+            f"no {agent} session files under {where}. Pass the folder where they are, "
+            f"e.g. `pxprofile ingest --from {agent} PATH`."
+        )
     out = AgentIngest(agent, files=len(files))
     for path in files:
         if changed_only and _unchanged(db, path):

@@ -650,3 +650,16 @@ def test_every_cut_of_a_session_is_read_or_refused_cleanly(tmp_path, name):
         assert "read" in outcomes  # whole lines (or a prefix of aider's Markdown) read
     if name != "aider":
         assert "refused" in outcomes  # a cut JSON value is an error, never half a message
+
+
+def test_ingest_from_an_agent_with_no_sessions_says_where_it_looked(runner, home, tmp_path):
+    r = runner.invoke(
+        app, ["ingest", "--from", "codex", "--no-update", "--db", str(tmp_path / "px.db")]
+    )
+    assert r.exit_code == 1
+    assert r.stderr == (
+        f"Error: no codex session files under {home / '.codex' / 'sessions'}. Pass the folder "
+        "where they are, e.g. `pxprofile ingest --from codex PATH`.\n"
+    )
+    r = runner.invoke(app, ["ingest", "--from", "cursor", "--no-update"])
+    assert r.exit_code == 2

@@ -55,7 +55,8 @@ def ingest(
     ] = None,
     db: DbOption = None,
 ) -> None:
-    """Record chat exports (ChatGPT, Claude, Gemini, OpenAI, ShareGPT, Open WebUI, llm, text).
+    """Record chat exports (ChatGPT, Claude, Gemini, OpenAI, ShareGPT, Open WebUI, llm, text)
+    and coding-agent sessions (Claude Code, Codex, Gemini CLI, aider; see --from).
 
     Formats are detected by content. Ingesting the same export again adds nothing new.
     """
@@ -136,7 +137,9 @@ def _ingest_agent(agent, paths, db, *, quiet, as_json, no_update, model, redact_
         raise typer.BadParameter(f"choose one of: {', '.join(AGENTS)}", param_hint="--from")
     database = open_db(db)
     err = stderr_console()
-    done = ingest_agent(database, agent, paths or None, redact_storage=redact_storage)
+    done = ingest_agent(
+        database, agent, paths or None, redact_storage=redact_storage, require_files=True
+    )
     quiet = quiet or as_json
     for line in [s.line() for s in done.summaries] + [f"Error: {f}" for f in done.failures]:
         if not quiet or line.startswith("Error:"):
