@@ -663,3 +663,22 @@ def test_ingest_from_an_agent_with_no_sessions_says_where_it_looked(runner, home
     )
     r = runner.invoke(app, ["ingest", "--from", "cursor", "--no-update"])
     assert r.exit_code == 2
+
+
+def test_gemini_cli_reply_still_running_is_read_once_it_finished(runner, home, tmp_path):
+    """The CLI rewrites a reply in place while its tool calls run: a sync in the middle must
+    not freeze the half-done reply (message keys are the CLI's ids, stored once)."""
+    chat = gemini_chat()
+    running = json.loads(json.dumps(chat))
+    running["messages"] = running["messages"][:5]
+    running["messages"][4]["toolCalls"][0]["status"] = "awaiting_approval"
+    path = gemini_home(home, running)
+    db = tmp_path / "px.db"
+    args = ["ingest", "--from", "gemini-cli", "--no-update", "--db", str(db)]
+    assert runner.invoke(app, args).exit_code == 0
+    ids = {r[0].rsplit(":", 1)[1] for r in db_rows(db, "SELECT id FROM messages")}
+    assert "g5" not in ids and "g5#call0" not in ids and "g4" in ids
+    path.write_text(json.dumps(chat))  # the user declined the call; the session went on
+    assert runner.invoke(app, args).exit_code == 0
+    rows = db_rows(db, "SELECT origin FROM feedback WHERE message_id LIKE '%g5#call0'")
+    assert sorted(rows) == [("agent-interrupted",), ("agent-rejected",)]

@@ -23,6 +23,7 @@ from .common import Record, Skipped, content_hash
 
 FORMAT = "gemini-cli"
 DECLINED = ("cancelled", "canceled", "rejected")
+FINISHED = ("success", "error", *DECLINED)  # a call in any other state is still running
 CANCELLED = "Request cancelled"
 
 
@@ -89,6 +90,8 @@ def _chat(chat: dict):
     for i, m in enumerate(chat["messages"]):
         if not isinstance(m, dict):
             continue
+        if _running(m):
+            break  # the CLI rewrites this message as its calls finish: read it next time
         if "$rewindTo" in m:  # the user went back: what follows branches before that message
             back = next((x for x in s.messages if x.id == str(m["$rewindTo"])), None)
             s.last = back.parent if back is not None else s.last
@@ -106,6 +109,14 @@ def _chat(chat: dict):
             if t == "info" and text.strip().startswith(CANCELLED):
                 s.interrupt(s.nearest(s.last), at, key=mid)
     return s.finish(), [] if sub else s.feedback
+
+
+def _running(m: dict) -> bool:
+    calls = m.get("toolCalls") if isinstance(m.get("toolCalls"), list) else []
+    return any(
+        isinstance(c, dict) and c.get("status") and str(c["status"]).lower() not in FINISHED
+        for c in calls
+    )
 
 
 def _reply(s: Session, mid: str, m: dict, text: str, at: Any, sub: bool = False) -> None:
