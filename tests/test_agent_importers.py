@@ -682,3 +682,18 @@ def test_gemini_cli_reply_still_running_is_read_once_it_finished(runner, home, t
     assert runner.invoke(app, args).exit_code == 0
     rows = db_rows(db, "SELECT origin FROM feedback WHERE message_id LIKE '%g5#call0'")
     assert sorted(rows) == [("agent-interrupted",), ("agent-rejected",)]
+
+
+def test_claude_code_queued_message_waits_until_its_fate_is_known(runner, home, tmp_path):
+    lines = claude_code_lines()
+    i = next(i for i, x in enumerate(lines) if x.get("operation") == "remove")
+    path = claude_home(home, lines[:i])  # enqueued; the agent has not taken it yet
+    _, (conv,), _, _ = read(path)
+    assert "and please no docstrings on the tests" not in voice(conv)
+    _, (conv,), _, _ = read(claude_home(home, lines))  # removed: injected into the turn
+    assert voice(conv).count("and please no docstrings on the tests") == 1
+    dequeued = [
+        dict(x, operation="dequeue") if x.get("operation") == "remove" else x for x in lines
+    ]
+    _, (conv,), _, _ = read(claude_home(home, dequeued))  # sent as a prompt: a user line says so
+    assert "and please no docstrings on the tests" not in voice(conv)

@@ -105,7 +105,8 @@ class _Builder:
         self.sidechain = sidechain
         self.alias: dict[str, str | None] = {}  # lines not stored -> their parent
         self.tools: dict[str, tuple[str, str]] = {}  # tool_use id -> (line uuid, description)
-        self.queued: list[tuple[str, Any, str | None]] = []
+        self.pending: list[tuple[str, Any, str | None]] = []  # enqueued, fate not yet known
+        self.queued: list[tuple[str, Any, str | None]] = []  # injected into a running turn
         self.typed: set[str] = set()
         self.errors: list[str] = []
 
@@ -129,8 +130,7 @@ class _Builder:
             s.title = short(d["aiTitle"], 120)
             return
         if kind == "queue-operation":
-            if d.get("operation") == "enqueue" and isinstance(d.get("content"), str):
-                self.queued.append((d["content"], d.get("timestamp"), s.last))
+            self._queue(d)
             return
         if not isinstance(uuid, str):
             return
@@ -154,6 +154,18 @@ class _Builder:
             self._user(uuid, self.parent(parent), d, msg.get("content"))
         else:  # progress, attachments, other system lines: not messages; keep the chain
             self.alias[uuid] = parent if isinstance(parent, str) else None
+
+    def _queue(self, d: dict) -> None:
+        """A message typed while the agent was busy: ``enqueue``, then ``remove`` when it was
+        injected into the running turn (the user's words), or ``dequeue`` when it was sent as
+        the next prompt (a user line follows). Until then its fate is unknown: not read yet."""
+        op = d.get("operation")
+        if op == "enqueue" and isinstance(d.get("content"), str):
+            self.pending.append((d["content"], d.get("timestamp"), self.s.last))
+        elif op == "remove" and self.pending:
+            self.queued.append(self.pending.pop(0))
+        elif op == "dequeue" and self.pending:
+            self.pending.pop(0)
 
     def _assistant(self, uuid: str, parent: str | None, msg: dict, at: Any) -> None:
         content = msg.get("content")
