@@ -6,7 +6,8 @@ message keyed by it, so a file that keeps growing adds only its new lines. The h
 a ``type:"user"`` line with a string (or text blocks) that is none of the injected texts: meta
 caveats, slash-command wrappers and their output, system reminders, task notifications, hook
 messages, compaction summaries, interrupt markers. A message typed while the agent was busy
-(a ``queue-operation`` ``enqueue`` with no later user line of the same text) is the user's too.
+(``queue-operation`` ``enqueue`` then ``remove``: injected into the running turn, no user line
+follows) is the user's too; a queued slash command is not.
 Subagent (sidechain) lines are stored hidden, in a conversation of their own.
 
 Signals: a rejected tool call (``tool_result`` "The user doesn't want to proceed ...") and an
@@ -310,13 +311,14 @@ class _Builder:
             if text.strip() in self.typed or not text.strip():
                 continue  # delivered later as an ordinary user line: counted there
             key = "q" + content_hash(text, at)
+            command = text.lstrip().startswith("/") and text.lstrip()[1:2].isalpha()
             self.s.add(
                 key,
                 "user",
                 text,
-                hidden=self.sidechain,
+                hidden=self.sidechain or command,
                 parent=after,
-                kind="text",
+                kind="command" if command else "text",
                 at=at,
                 status="queued",
             )
