@@ -697,3 +697,15 @@ def test_claude_code_queued_message_waits_until_its_fate_is_known(runner, home, 
     ]
     _, (conv,), _, _ = read(claude_home(home, dequeued))  # sent as a prompt: a user line says so
     assert "and please no docstrings on the tests" not in voice(conv)
+
+
+def test_claude_code_queued_slash_command_is_not_voice(tmp_path):
+    lines = claude_code_lines()
+    for x in lines:
+        if x.get("operation") == "enqueue":
+            x["content"] = "/mcp"
+    _, (conv,), _, _ = read(write_jsonl(tmp_path / "s.jsonl", lines))
+    assert "/mcp" not in voice(conv)
+    assert [(m.content_type, m.hidden) for m in conv.messages if m.text == "/mcp"] == [
+        ("command", True)
+    ]
