@@ -46,6 +46,16 @@ if TYPE_CHECKING:
 
 TARGETS = ("claude", "chatgpt", "gemini", "openai", "ollama", "llm", "markdown", "json")
 TARGETS += ("pam",)  # issue 14: a Portable AI Memory v1.0 file (pxprofile.pam)
+# coding agents' user-level instruction files (issue 15; agentfiles.py writes them)
+AGENT_TARGETS = ("claude-code", "codex", "gemini-cli")
+TARGETS += AGENT_TARGETS
+# these files load into every session: a default budget (about 1,000 tokens), like ChatGPT's field
+AGENT_FILE_CHARS = 4000
+AGENT_FRAME = (
+    "These are my personal preferences, from a profile I keep and edit myself with pxprofile. "
+    "They describe me and how I like to work: apply them where they are relevant; what I ask "
+    "in a session takes precedence."
+)
 CLAUDE_STYLES = ("block", "memory")
 CHATGPT_FIELDS = ("about", "respond")
 CHATGPT_FIELD_CHARS = 1500  # widely reported (third-party) limit of each custom-instruction field
@@ -241,7 +251,15 @@ def render(
 
         origins = {ln.id: ln.imported for ln in lines if getattr(ln, "imported", None)}
         return pam_render(lines, today=today or _today(), origins=origins)
+    if target in AGENT_TARGETS:
+        return _agent_block(lines)
     raise ExportError(f"unknown target {target!r}. Choose one of: {', '.join(TARGETS)}.")
+
+
+def _agent_block(lines: list[Line]) -> str:
+    # Markdown inside the user's instruction file; "<!--" could fake or close a managed block
+    body = _markdown_body(lines, level=3).replace("<!--", "‹!--").replace("-->", "--›")
+    return f"## My preferences (pxprofile)\n\n{AGENT_FRAME}\n\n{body}"
 
 
 def _today() -> str:
@@ -491,6 +509,8 @@ def export_prompt(
     count = count_tokens or estimate_tokens
     if target == "chatgpt" and max_chars is None:
         max_chars = CHATGPT_FIELD_CHARS  # each field's length limit holds whatever else is asked
+    if target in AGENT_TARGETS and max_chars is None and max_tokens is None:
+        max_chars = AGENT_FILE_CHARS  # loaded into every session: a default budget applies
     words = _budget_words(max_chars, max_tokens, estimated)
 
     def fits(text: str) -> bool:

@@ -10,7 +10,10 @@ import typer
 
 from . import DbOption, JsonOption, app
 
-TARGET_HELP = "claude, chatgpt, gemini, openai, ollama, llm, markdown, json or pam."
+TARGET_HELP = (
+    "claude, chatgpt, gemini, openai, ollama, llm, markdown, json or pam; "
+    "claude-code, codex or gemini-cli (an agent's instruction file, with --write)."
+)
 
 
 @app.command()
@@ -71,6 +74,14 @@ def export(
     force: Annotated[
         bool, typer.Option("--force", help="Export even lines the egress check refuses.")
     ] = False,
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="claude-code, codex, gemini-cli: update the managed block in the agent's "
+            "user-level file (~/.claude/CLAUDE.md, $CODEX_HOME/AGENTS.md, ~/.gemini/GEMINI.md).",
+        ),
+    ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -97,9 +108,13 @@ def export(
     if source is not None and from_file is not None:
         raise typer.BadParameter("give a SOURCE file or --from, not both", param_hint="--from")
 
+    if write and target not in ex.AGENT_TARGETS:
+        raise typer.BadParameter("use --write with --for claude-code, codex or gemini-cli")
     lines = _lines(source if source is not None else from_file, db, profile, target)
     notes: list[str] = []
     count_tokens = _token_counter(model, notes) if max_tokens is not None and lines else None
+    if write:
+        return _write_agent_file(lines, target, max_chars, max_tokens, count_tokens, force, notes)
     engine = _engine(model) if task and model and lines else None
     result = ex.export_prompt(
         lines,
@@ -118,6 +133,26 @@ def export(
     _write(result.text)
     for note in notes + result.notes:
         typer.echo(note, err=True)
+
+
+def _write_agent_file(lines, agent, max_chars, max_tokens, count_tokens, force, notes) -> None:
+    from pxprofile.agentfiles import export_to_agent
+
+    done = export_to_agent(
+        lines,
+        agent,
+        max_chars=max_chars,
+        max_tokens=max_tokens,
+        count_tokens=count_tokens,
+        force=force,
+    )
+    for note in notes + done.notes:
+        typer.echo(note, err=True)
+    if not done.changed:
+        typer.echo(f"{done.path} is up to date.", err=True)
+        return
+    kept = f" (previous version kept in {done.backup})" if done.backup else ""
+    typer.echo(f"{'Created' if done.created else 'Updated'} {done.path}{kept}.", err=True)
 
 
 def _lines(source, db, profile, target=None):

@@ -22,6 +22,8 @@ from .common import LIMITS, JsonReader, Limits, Record
 
 FORMATS = ("chatgpt", "claude", "gemini", "openai", "sharegpt", "openwebui", "llm", "text")
 FORMATS += more.FORMATS  # issue 14: grok, deepseek, aistudio, sillytavern, memory files
+# coding agents (issue 15): detected by content only, so not in FORMATS (--format)
+AGENT_FORMATS = ("claude-code", "codex", "gemini-cli", "aider")
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -181,6 +183,8 @@ def json_records(reader: JsonReader, name: str, fmt: str | None) -> tuple[str, I
         return fmt, _finishing(
             _dispatch(fmt, first, chain([first], reader.iter_values()), name), reader
         )
+    if fmt is None and _agent_text(reader):  # coding agents (issue 15)
+        return "aider", _aider_records(reader, name)
     extra = more.text_format(reader.buf[reader.pos : reader.pos + 4096], fmt)  # issue 14
     if extra is not None:
         return extra, _text_records(reader, name, extra)
@@ -214,6 +218,8 @@ def _text_records(reader: JsonReader, name: str, fmt: str | None) -> Iterator[Re
 
 
 def _detect_element(first: Any, name: str) -> str:
+    if (agent := _agent_element(first)) is not None:  # coding agents (issue 15)
+        return agent
     found = more.detect_element(first)  # issue 14 (more.py)
     if found is not None:
         return found
@@ -233,6 +239,8 @@ def _detect_element(first: Any, name: str) -> str:
 
 
 def _detect_object(obj: Any, name: str) -> str:
+    if (agent := _agent_element(obj)) is not None:  # coding agents (issue 15)
+        return agent
     found = more.detect_object(obj)  # issue 14 (more.py): Grok before ChatGPT's "conversations"
     if found is not None:
         return found
@@ -271,6 +279,8 @@ def _unwrap(fmt: str, obj: Any) -> Iterable[Any]:
 def _dispatch(fmt: str, first: Any, items: Iterable[Any], name: str) -> Iterator[Record]:
     if fmt in more.FORMATS:  # issue 14 (more.py)
         return more.dispatch(fmt, first, items, name)
+    if fmt in AGENT_FORMATS:  # coding agents (issue 15)
+        return _agent_records(fmt, items, name)
     if fmt == "chatgpt":
         if chatgpt.is_feedback(first):
             return chatgpt.feedback_records(items)
@@ -441,3 +451,42 @@ def check_zip(infos: list[zipfile.ZipInfo], name: str, limits: Limits) -> None:
             f"{limits.max_zip_total_bytes // 1024**2} MB limit. "
             "Unzip it and pass conversations.json."
         )
+
+
+# -- coding agents (issue 15): Claude Code, Codex CLI, Gemini CLI, aider -------------------------
+# Kept apart from the chat formats above; each hook above is one marked line.
+
+
+def _agent_element(first: Any) -> str | None:
+    """The agent format of a JSONL session's first line (or a Gemini CLI chat object)."""
+    from . import claude_code, codex, gemini_cli
+
+    if claude_code.matches(first):
+        return "claude-code"
+    if codex.matches(first):
+        return "codex"
+    if gemini_cli.matches(first):
+        return "gemini-cli"
+    return None
+
+
+def _agent_records(fmt: str, items: Iterable[Any], name: str) -> Iterator[Record]:
+    from . import claude_code, codex, gemini_cli
+
+    module = {"claude-code": claude_code, "codex": codex, "gemini-cli": gemini_cli}[fmt]
+    return module.records(items)
+
+
+def _agent_text(reader: JsonReader) -> bool:
+    from . import aider
+
+    return aider.matches(reader.buf[reader.pos : reader.pos + 4096])
+
+
+def _aider_records(reader: JsonReader, name: str) -> Iterator[Record]:
+    from . import aider
+
+    while reader._fill():
+        if len(reader.buf) > MAX_TEXT_CHARS:
+            raise TooLargeError(f"{name}: a chat history over {MAX_TEXT_CHARS // 1024**2} MB.")
+    return aider.records(reader.buf[reader.pos :])
