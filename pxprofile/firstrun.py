@@ -1,7 +1,7 @@
 """First run: offer once to download the default model when it is not on this machine yet.
 
-    download_offer(model) -> ModelSpec | None    the model to offer, or None (nothing to ask)
-    decline()                                    remember a "no" (config.toml [model] offer_download)
+    download_offer(model) -> ModelSpec | None   the model to offer, or None (nothing to ask)
+    decline()                     remember a "no" (config.toml [model] offer_download = false)
 
 The question itself (a terminal, [Y/n], the progress bar) is the CLI's: pxprofile/cli/firstrun.py.
 Only a Hugging Face model that is not downloaded is offered, never when HF_HUB_OFFLINE is set or

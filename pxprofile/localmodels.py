@@ -1,7 +1,7 @@
 """GGUF models other tools already downloaded: Ollama's store and LM Studio's models folder.
 
     is_local_name(name) -> bool      "ollama:..." or "lmstudio:..."
-    find(name) -> ModelSpec          the model, used in place (ModelError saying what exists when not)
+    find(name) -> ModelSpec          the model, used in place (else a ModelError naming what exists)
     discover() -> list[ModelSpec]    every model found, for `pxprofile model list`
 
 Nothing is copied or downloaded: the spec's ``path`` is the other tool's file itself, so
@@ -273,9 +273,7 @@ def _lmstudio_find(name: str) -> ModelSpec:
             return _lmstudio_spec(name, files[0])
         if files:
             choices = ", ".join(f"{LMSTUDIO}{short}/{f.name}" for f in files)
-            raise ModelError(
-                f"{name} holds {len(files)} GGUF files. Name one: {choices}."
-            )
+            raise ModelError(f"{name} holds {len(files)} GGUF files. Name one: {choices}.")
     where = " or ".join(str(d) for d in lmstudio_dirs())
     raise ModelError(
         f"No LM Studio model {name[len(LMSTUDIO) :]} in {where}. "

@@ -11,7 +11,7 @@ Read-only. What a client gets:
                                        (export --for claude), only the lines relevant to ``task``
                                        (export --task, keyword match: no model is loaded), within
                                        the size asked (tokens estimated as characters / 4)
-    tool      why(text)                the evidence behind the lines containing ``text`` (pxprofile why)
+    tool      why(text)                the evidence behind the lines holding ``text`` (`why`)
 
 Each request opens the database afresh, so a client sees what `pxprofile update` or an edit of the
 profile file changed while the server runs (like `export`, reading records such an edit as a

@@ -391,7 +391,9 @@ def remove_model(name: str) -> str:
     """
     spec = get_model(name)
     if spec.source in ("ollama", "lmstudio"):
-        raise ModelError(f"{name} belongs to {spec.source}; pxprofile only reads it. Remove it there.")
+        raise ModelError(
+            f"{name} belongs to {spec.source}; pxprofile only reads it. Remove it there."
+        )
     config = load_config()
     message: str
     if spec.source == "user":

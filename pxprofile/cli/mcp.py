@@ -1,4 +1,4 @@
-"""`pxprofile mcp`: serve the profile to MCP clients (Claude Desktop, Cursor, VS Code) over stdio."""
+"""`pxprofile mcp`: the profile for MCP clients (Claude Desktop, Cursor, VS Code) over stdio."""
 
 from __future__ import annotations
 
