@@ -65,9 +65,11 @@ def explain(db: Path | None, profile: str | None, text: str) -> list[dict[str, A
 def build_server(db: Path | None = None, profile: str | None = None):
     """The MCP server: one resource, two read-only tools (see the module docstring)."""
     from mcp.server import MCPServer
+    from mcp.server.mcpserver.exceptions import ResourceError, ToolError
     from mcp.types import ToolAnnotations
 
     from . import __version__
+    from .errors import PxprofileError
 
     server = MCPServer(
         "pxprofile", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING"
@@ -82,9 +84,14 @@ def build_server(db: Path | None = None, profile: str | None = None):
         mime_type="text/markdown",
     )
     def profile_resource() -> str:
-        return profile_text(db, profile)
+        try:
+            return profile_text(db, profile)
+        except PxprofileError as e:  # the message reaches the client; no traceback in its log
+            raise ResourceError(str(e)) from e
 
-    @server.tool(title="Read the user's preference profile", annotations=read_only)
+    @server.tool(
+        title="Read the user's preference profile", annotations=read_only, structured_output=False
+    )
     def get_profile(
         task: str | None = None, max_chars: int | None = None, max_tokens: int | None = None
     ) -> str:
@@ -93,16 +100,22 @@ def build_server(db: Path | None = None, profile: str | None = None):
         that fit (the user's own lines first)."""
         for value, name in ((max_chars, "max_chars"), (max_tokens, "max_tokens")):
             if value is not None and value < 1:
-                raise ValueError(f"{name} must be at least 1.")
-        return profile_text(
-            db, profile, "claude", task=task, max_chars=max_chars, max_tokens=max_tokens
-        )
+                raise ToolError(f"{name} must be at least 1.")
+        try:
+            return profile_text(
+                db, profile, "claude", task=task or None, max_chars=max_chars, max_tokens=max_tokens
+            )
+        except PxprofileError as e:
+            raise ToolError(str(e)) from e
 
     @server.tool(title="Show the evidence behind a profile line", annotations=read_only)
-    def why(text: str) -> list[dict[str, Any]]:
+    def why(text: str) -> dict[str, Any]:
         """The profile lines containing `text` (case-insensitive), each with who wrote it, when,
-        and quotes from the user's messages it rests on."""
-        return explain(db, profile, text)
+        and quotes from the user's messages it rests on: {"lines": [...]}."""
+        try:
+            return {"lines": explain(db, profile, text)}
+        except PxprofileError as e:
+            raise ToolError(str(e)) from e
 
     return server
 
