@@ -185,3 +185,37 @@ def test_help_does_not_import_the_sdk():
     code = "import sys, pxprofile.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'mcp'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout == "[]\n", out.stderr
+
+
+def test_started_by_hand_it_says_what_it_is_and_ctrl_c_stops_it(tmp_path):
+    import pty
+    import select
+    import signal
+    import time
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "PXPROFILE_HOME": str(tmp_path / "px")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pxprofile", "mcp"], stdin=slave, stdout=slave, stderr=slave, env=env
+    )
+    os.close(slave)
+    out, deadline = b"", time.monotonic() + 60
+    try:
+        while b"Ctrl-C stops it." not in out and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                out += os.read(master, 4096)
+        time.sleep(0.5)  # into the protocol loop
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C on its terminal sends
+        assert proc.wait(timeout=30) == 130
+        while select.select([master], [], [], 0.2)[0]:
+            try:
+                out += os.read(master, 4096)
+            except OSError:
+                break
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    text = out.decode().replace("\r\n", "\n")
+    assert text.startswith("pxprofile mcp speaks the Model Context Protocol on stdin/stdout")
+    assert text.endswith("Interrupted.\n")
