@@ -158,7 +158,7 @@ def _ollama_all() -> list[ModelSpec]:
     out: dict[str, ModelSpec] = {}
     for store in ollama_dirs():
         root = store / "manifests"
-        for manifest in sorted(_walk(root, depth=4)):
+        for manifest in sorted(p for p in _below(root, 4) if p.is_file()):
             parts = manifest.relative_to(root).parts
             name = _ollama_name(*parts)
             if name in out or not all(_PART.match(p) for p in parts):
@@ -169,18 +169,20 @@ def _ollama_all() -> list[ModelSpec]:
     return list(out.values())
 
 
-def _walk(root: Path, depth: int) -> list[Path]:
-    """Files exactly ``depth`` levels below root (missing or unreadable folders: none)."""
+def _below(root: Path, depth: int) -> list[Path]:
+    """What lies exactly ``depth`` levels below root, through folders (hidden names skipped;
+    missing or unreadable folders hold nothing)."""
     level = [root]
     for _ in range(depth):
         nxt = []
         for d in level:
             try:
-                nxt += [c for c in d.iterdir() if not c.name.startswith(".")]
+                if d.is_dir():
+                    nxt += [c for c in d.iterdir() if not c.name.startswith(".")]
             except OSError:
                 continue
         level = nxt
-    return [p for p in level if p.is_file()]
+    return level
 
 
 # ---------------------------------------------------------------- LM Studio
@@ -235,26 +237,13 @@ def _lmstudio_spec(name: str, path: Path) -> ModelSpec:
 def _lmstudio_all() -> list[ModelSpec]:
     out: dict[str, ModelSpec] = {}
     for root in lmstudio_dirs():
-        for repo_dir in sorted(_walk_dirs(root, depth=2)):
+        for repo_dir in sorted(p for p in _below(root, 2) if p.is_dir()):
             publisher, repo = repo_dir.relative_to(root).parts
             files = _model_files(repo_dir)
             for f in files:
                 name = f"{LMSTUDIO}{publisher}/{repo}" + (f"/{f.name}" if len(files) > 1 else "")
                 out.setdefault(name, _lmstudio_spec(name, f))
     return list(out.values())
-
-
-def _walk_dirs(root: Path, depth: int) -> list[Path]:
-    level = [root]
-    for _ in range(depth):
-        nxt = []
-        for d in level:
-            try:
-                nxt += [c for c in d.iterdir() if c.is_dir() and not c.name.startswith(".")]
-            except OSError:
-                continue
-        level = nxt
-    return level
 
 
 def _lmstudio_find(name: str) -> ModelSpec:
