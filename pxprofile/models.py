@@ -122,6 +122,10 @@ def all_models() -> dict[str, ModelSpec]:
 
 
 def get_model(name: str) -> ModelSpec:
+    if name.startswith(("ollama:", "lmstudio:")):  # Ollama's / LM Studio's GGUFs, used in place
+        from .localmodels import find
+
+        return find(name)
     models = all_models()
     if name not in models:
         known = ", ".join(sorted(models))
@@ -386,6 +390,10 @@ def remove_model(name: str) -> str:
     Returns what was done, for the CLI to report. A user's own GGUF file is never deleted.
     """
     spec = get_model(name)
+    if spec.source in ("ollama", "lmstudio"):
+        raise ModelError(
+            f"{name} belongs to {spec.source}; pxprofile only reads it. Remove it there."
+        )
     config = load_config()
     message: str
     if spec.source == "user":

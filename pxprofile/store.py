@@ -63,7 +63,9 @@ def open_db(path: str | Path | None = None, *, migrate: bool = True) -> sqlite_u
             "on, needs a local disk. Set PXPROFILE_HOME or --db to a local path."
         )
     try:
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+        # check_same_thread=False: ingest indexes one batch in a helper thread while it parses
+        # the next; it never lets two threads use the connection at once (ingest._Writer)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         # execute_plugins=False: no sqlite-utils plugins on our connection (and no entry-point
         # scan of every installed package on each start)
         db = sqlite_utils.Database(conn, execute_plugins=False)

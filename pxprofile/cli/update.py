@@ -84,6 +84,9 @@ def update(
         if quiet or as_json
         else (lambda msg: console.print(msg, markup=False, soft_wrap=True))
     )
+    from pxprofile.cli.firstrun import offer_download  # issue 14: first-run download question
+
+    model = offer_download(database, model, backend=backend, quiet=quiet or as_json)
     result = infer.update(
         database,
         model=model,
@@ -185,11 +188,11 @@ def after_ingest(db, *, quiet: bool = False, model: str | None = None) -> None:
 
     try:
         from pxprofile import infer, signals
-        from pxprofile.engine import resolve_model_name
+        from pxprofile.cli.firstrun import offer_download
 
         if signals.pending(db) == 0:
             return
-        name = resolve_model_name(model)
+        name = offer_download(db, model, quiet=quiet)
         if not name or not _model_available(name):
             console.print(NO_MODEL_HINT, markup=False, soft_wrap=True)
             return
