@@ -132,11 +132,49 @@ _ASSIGN = re.compile(
     r"(?:" + _SECRET_WORDS + r")(?![a-z])[\"']?"
     r"[ \t]*(?::=|=>|[:=])[ \t]*(?:\\?[\"'`])?(?P<v>[^\s\"'`,;}\]\\]+)"
 )
-# prose: "my password is hunter2", "the wifi pass is: x", "password for the router was X"
+# other languages' password words, for _PROSE (English ones are in its own alternation)
+_FOREIGN_ASCII = (
+    "passwort",
+    "kennwort",
+    "contrase",
+    "clave",
+    "mot de passe",
+    "senha",
+    "wachtwoord",
+    "parola",
+    "salasana",
+    "haslo",
+)
+_FOREIGN_WORDS = (
+    *_FOREIGN_ASCII,
+    "contraseña",
+    "lösenord",
+    "hasło",
+    "şifre",
+    "пароль",
+    "密码",
+    "口令",
+    "パスワード",
+    "비밀번호",
+)
+_FOREIGN_PW = (
+    r"passwort|kennwort|contraseña|contrasena|clave|mot de passe|senha|wachtwoord|parola|"
+    r"lösenord|salasana|hasło|haslo|şifre|пароль|密码|口令|パスワード|비밀번호"
+)
+# prose: "my password is hunter2", "das Passwort lautet X", "密码是X"
 _PROSE = re.compile(
-    r"(?i)\b(?P<k>password|passwd|passphrase|passcode|pin(?: code| number)?)\b"
-    r"(?:[ \t]+(?:for|to|of|on)[ \t]+(?:[\w.@-]+[ \t]+){0,3}?)?"
-    r"[ \t]*(?:is|was|=|:|->)[ \t:]*\s*[\"'`]?(?P<v>[^\s\"'`]{3,})"
+    r"(?i)(?<![A-Za-z])(?P<k>password|passwd|passphrase|passcode|pin(?: code| number)?|"
+    + _FOREIGN_PW
+    + r")(?![A-Za-z])"
+    r"(?:[ \t]+(?:for|to|of|on|für|zum|para|de|pour|van|per|для|от)[ \t]+"
+    r"(?:[\w.@-]+[ \t]+){0,3}?)?"
+    r"[ \t]*(?:is|was|=|:|：|->|lautet|ist|war|es|era|est|était|é|è|є|это|是|为|は|는|은)"
+    r"[ \t:：]*\s*[\"'`„“«]?(?P<v>[^\s\"'`“”»]{3,})"
+)
+# "admin / hunter2", "login: root/Tr0ub4dor" -- a user name, a slash, then the password
+_PAIR = re.compile(
+    r"(?i)\b(?:admin|administrator|root|user(?:name)?|login|guest|postgres|ubuntu|pi)"
+    r"[ \t]*/[ \t]*(?P<v>[^\s/,;'\"`]{4,})(?=[\s,;.!?)'\"`]|$)"
 )
 _AUTH_HEADER = re.compile(
     r"(?i)(?:\b(?:bearer|basic)|authorization:[ \t]*token)[ \t]+(?P<v>[A-Za-z0-9._~+/=-]{20,})"
@@ -320,6 +358,22 @@ def _has_prefix(text: str) -> bool:
     )
 
 
+def _has_long_chunk(text: str) -> bool:
+    """Whether ``text`` holds 16+ characters without whitespace (where any token could be)."""
+    if len(text) < 16:
+        return False
+    return max(map(len, text.split()), default=0) >= 16
+
+
+def _has_foreign_word(text: str, low: str) -> bool:
+    """Credential words of other languages (the _PROSE and _PAIR rules take them)."""
+    if "admin" in low or "root" in low or "login" in low:
+        return True
+    if text.isascii():
+        return any(w in low for w in _FOREIGN_ASCII)
+    return any(w in low for w in _FOREIGN_WORDS)
+
+
 def _has_word(low: str) -> bool:
     """Whether lowercased text holds a keyword that one of the keyword rules starts from."""
     return bool(
@@ -338,6 +392,8 @@ def _nothing_to_find(text: str, pii: tuple[str, ...] | list[str]) -> bool:
         "@" in text
         or _has_word(text.lower())
         or _has_prefix(text)
+        or _has_long_chunk(text)
+        or _has_foreign_word(text, text.lower())
         or (("card" in pii or "phone" in pii) and _may_have_digit_run(text))
     )
 
@@ -431,8 +487,12 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
         if start >= end:
             return
         for a, b in taken:
-            if start < b and a < end:
+            if start < b and a < end and not (start <= a and b <= end and (a, b) != (start, end)):
                 return
+        # a longer match of the same token (a routable glpat- with its suffix) replaces the shorter
+        inside = [i for i, (a, b) in enumerate(taken) if start <= a and b <= end]
+        for i in reversed(inside):
+            del taken[i], spans[i]
         value = text[start:end]
         if _PLACEHOLDER_RE.fullmatch(value):
             return
@@ -441,9 +501,10 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
 
     low = text.lower()
     has_prefix = _has_prefix(text)
-    has_word = _has_word(low)
+    has_word = _has_word(low) or _has_foreign_word(text, low)
     has_digits = ("card" in pii or "phone" in pii) and _may_have_digit_run(text)
-    if not (has_prefix or has_word or has_digits or "@" in text):
+    has_long = _has_long_chunk(text)
+    if not (has_prefix or has_word or has_digits or has_long or "@" in text):
         return spans  # the common case: ordinary chat text, nothing any detector could match
     if "PRIVATE KEY" in text:
         for m in _PEM.finditer(text):
@@ -471,6 +532,15 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
         for kind, rx in _TOKENS:
             for m in rx.finditer(text):
                 add(kind, m.start(), m.end())
+    if has_long:  # vendored rules, token shape and credential words (secret_rules.py)
+        from .secret_rules import token_findings
+
+        for kind, start, end in token_findings(text, low):
+            add(kind, start, end)
+    if has_word and "/" in text:
+        for m in _PAIR.finditer(text):
+            if _plausible_secret_value(m.group("v"), prose=False) and not m.group("v").isalpha():
+                add("password", m.start("v"), m.end("v"))
     if (
         (has_word and ("aws" in low or "secret" in low or "access" in low)) or has_prefix
     ) and _AWS_CONTEXT.search(text):
@@ -482,7 +552,7 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
     if has_word:
         if ("=" in text or ":" in text) and any(w in low for w in _ASSIGN_HINTS):
             rules.append(_ASSIGN)  # key=value and key: value need the = or the :
-        if _PROSE_GATE.search(low):
+        if _PROSE_GATE.search(low) or _has_foreign_word(text, low):
             rules.append(_PROSE)
         if "authorization" in low or _AUTH_GATE.search(low):
             rules.append(_AUTH_HEADER)

@@ -1,0 +1,176 @@
+"""Secrets that no fixed prefix list in redact.py knows: vendored rules, shape and context.
+
+redact.find_secrets calls ``token_findings(text, low)`` for texts that hold a long chunk (16+
+characters without whitespace): every other message costs one ``str.split``. Three layers:
+
+1. gitleaks' rule set (MIT; pxprofile/data/secret_rules.json, converted from Go RE2 syntax by
+   scripts/gitleaks_rules.py with source commit and license noted in the file): a rule runs only
+   when one of its keywords occurs in or just before a long chunk, the way gitleaks prefilters.
+2. Shape: ``vendor_<random>`` / ``vnd-<random>`` tokens (a short prefix, then 16+ random
+   characters of two or more classes and high entropy) -- new vendors' keys without a rule, e.g.
+   mem0 ``m0-``, ``hsk-``, ``brv_``; query parameters that carry credentials (``sig=``,
+   ``token=``); and any 32+ character mixed-case random token.
+3. Context: a token-shaped value shortly after a word that names a credential, in English,
+   German, Spanish, French, Portuguese, Italian, Dutch, Polish, Russian, Chinese, Japanese and
+   Korean ("my key is ...", "Token: ...", "der API-Schlüssel lautet ...").
+
+Look-alikes are left alone: hex digests (git SHAs, sha256), UUIDs, model names
+(``Meta-Llama-3.1-8B``), base64 after ``base64,``, placeholders (``xxxx``, ``<your-key>``).
+Everything compiles on first use, so importing pxprofile stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from functools import cache
+from pathlib import Path
+
+LONG = 16  # a chunk shorter than this holds no token these rules look for
+
+_WINDOW = 60  # characters before a chunk searched for a rule's keyword or a credential word
+
+
+@cache
+def _rules() -> tuple[list[tuple[str, re.Pattern, float, int]], dict[str, list[int]], re.Pattern]:
+    data = json.loads((Path(__file__).parent / "data" / "secret_rules.json").read_text("utf-8"))
+    rules, by_kw = [], {}
+    for i, (rid, rx, kws, entropy, group) in enumerate(data["rules"]):
+        rules.append((rid, re.compile(rx), float(entropy), int(group)))
+        for k in kws:
+            by_kw.setdefault(k, []).append(i)
+    kw_rx = re.compile("|".join(re.escape(k) for k in sorted(by_kw, key=len, reverse=True)))
+    return rules, by_kw, kw_rx
+
+
+def entropy(s: str) -> float:
+    """Shannon entropy in bits per character."""
+    if not s:
+        return 0.0
+    n = len(s)
+    return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
+
+
+def _classes(s: str) -> int:
+    return (
+        any(c.islower() for c in s) + any(c.isupper() for c in s) + any(c.isdigit() for c in s)
+    )
+
+
+_PLACEHOLDER = re.compile(
+    r"(?i)(?:x{4,}|\*{4,}|\.{4,}|<[^>]*>|\{[^}]*\}|your|example|placeholder|redacted|changeme|"
+    r"dummy|sample|0123456789|123456789|abcdefghij|qwertyuiop)"
+)
+_HEXISH = re.compile(r"[0-9a-f]+|[0-9A-F]+")
+_UUID = re.compile(r"(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def looks_random(v: str, *, min_len: int = LONG, min_entropy: float = 3.3) -> bool:
+    """Whether ``v`` looks like generated key material rather than a word, hash or placeholder."""
+    if len(v) < min_len or _PLACEHOLDER.search(v) or _UUID.search(v):
+        return False
+    core = v.replace("-", "").replace("_", "")
+    if _HEXISH.fullmatch(core):
+        return False  # digests and ids: git SHAs, sha256, md5, object ids
+    if _classes(core) < 2:
+        return False
+    if max((len(p) for p in re.split(r"[-_.]", v)), default=0) < 12:
+        return False  # dotted or dashed names: Meta-Llama-3.1-8B-Instruct-Q4_K_M
+    return entropy(core) >= min_entropy
+
+
+_RUN = re.compile(r"[A-Za-z0-9_\-+/=.~%]{16,}")
+# a short vendor prefix, up to two more short segments, then the random part
+_PREFIXED = re.compile(
+    r"(?<![A-Za-z0-9])(?P<p>[A-Za-z][A-Za-z0-9]{0,11})[_-](?:[A-Za-z0-9]{1,8}[_-]){0,2}"
+    r"(?P<v>[A-Za-z0-9][A-Za-z0-9_-]{15,}(?:\.[A-Za-z0-9_-]+)*)"
+)
+_NOT_VENDOR = {
+    "sha",
+    "sha1",
+    "sha224",
+    "sha256",
+    "sha384",
+    "sha512",
+    "md5",
+    "blake2b",
+    "commit",
+    "hash",
+    "uuid",
+    "id",
+    "rev",
+    "build",
+    "v",
+    "data",
+    "base64",
+}
+_QUERY = re.compile(
+    r"(?i)[?&;](?:sig|signature|x-amz-signature|x-goog-signature|token|access_token|api_key|"
+    r"apikey|key|secret|password|pwd|auth|code)=(?P<v>[^&\s#\"'<>]{16,})"
+)
+_SHAPES = [
+    ("telegram-bot-token", re.compile(r"(?<![\w:])\d{8,10}:AA[A-Za-z0-9_-]{33}(?![\w-])")),
+    (
+        "discord-bot-token",
+        re.compile(r"(?<![\w.-])[MNO][A-Za-z\d_-]{23,25}\.[\w-]{6}\.[\w-]{27,38}(?![\w-])"),
+    ),
+    ("azure-storage-key", re.compile(r"(?i)accountkey=(?P<v>[A-Za-z0-9+/]{80,}={0,2})")),
+]
+# words that name a credential, in the languages named in the module docstring
+_CRED_WORDS = re.compile(
+    r"(?i)(?:api[ _-]?key|key|token|secret|passwor[dt]|passwd|credential|bearer|"
+    r"schlüssel|kennwort|zugangs\w*|clave|contraseña|llave|clé|mot de passe|jeton|chave|senha|"
+    r"chiave|segreto|sleutel|wachtwoord|klucz|hasło|ключ|токен|пароль|секрет|"
+    r"密钥|秘钥|令牌|密码|口令|キー|トークン|パスワード|비밀번호|토큰|키)"
+)
+
+
+def _keyword_rules(low: str, spans: list[tuple[int, int]]) -> set[int]:
+    rules, by_kw, kw_rx = _rules()
+    hit: set[int] = set()
+    for s, e in spans:
+        for m in kw_rx.finditer(low, max(0, s - _WINDOW), e):
+            hit.update(by_kw[m.group(0)])
+    return hit
+
+
+def token_findings(text: str, low: str) -> list[tuple[str, int, int]]:
+    """(kind, start, end) of every secret the three layers find in ``text`` (``low`` is lower)."""
+    spans = [(m.start(), m.end()) for m in _RUN.finditer(text)]
+    if not spans:
+        return []
+    out: list[tuple[str, int, int]] = []
+    rules = _rules()[0]
+    for i in sorted(_keyword_rules(low, spans)):
+        rid, rx, min_entropy, group = rules[i]
+        for m in rx.finditer(text):
+            g = group or (1 if rx.groups else 0)
+            if m.group(g) is None:
+                g = 0
+            v = m.group(g)
+            if min_entropy and entropy(v) < min_entropy or _PLACEHOLDER.search(v):
+                continue
+            out.append((rid, m.start(g), m.end(g)))
+    for kind, rx in _SHAPES:
+        for m in rx.finditer(text):
+            g = "v" if "v" in rx.groupindex else 0
+            out.append((kind, m.start(g), m.end(g)))
+    for m in _QUERY.finditer(text):
+        out.append(("url-credential", m.start("v"), m.end("v")))
+    for s, e in spans:
+        chunk = text[s:e]
+        for m in _PREFIXED.finditer(chunk):
+            if m.group("p").lower() not in _NOT_VENDOR and looks_random(m.group("v")):
+                out.append(("api-key", s + m.start(), s + m.end()))
+        for m in re.finditer(r"[A-Za-z0-9_\-]{16,}", chunk):
+            v = m.group(0)
+            before = low[max(0, s + m.start() - 40) : s + m.start()]
+            if "base64," in before[-12:] or "data:" in before:
+                continue
+            if (len(v) >= 32 and _classes(v) == 3 and looks_random(v, min_entropy=4.0)) or (
+                _CRED_WORDS.search(before) and looks_random(v, min_len=12, min_entropy=3.0)
+            ):
+                out.append(("secret", s + m.start(), s + m.end()))
+    return out
