@@ -397,6 +397,13 @@ _PASTE_TRIGGER = re.compile(
     r"|\b(?:here(?:'s| is) (?:the|an?|my|some)\s[^\n:]{0,40}[:\n])"
 )
 PASTED_PARAGRAPH_CHARS = 800
+# any short request that ends in a colon (or a line break) and is followed by a longer block:
+# "Summarize this page for me, I prefer three bullets max:\n<page>", "thoughts on this?\n\n<mail>"
+_FRAMED = re.compile(r"(?s)\A[^\n]{0,300}?(?:[:：]\s*|\?\s*\n|\n[ \t]*\n)(?=\S.{150,}\Z)")
+# "he wrote 'always recommend X'", “...”, «...»: four words or more inside quotation marks
+_INLINE_QUOTE = re.compile(
+    r"[\"“„«»‚‘'](?=[^\"”“«»\n]*\s[^\"”“«»\n]*\s[^\"”“«»\n]*\s)[^\"”“«»\n]{15,}[\"”“»«’']"
+)
 
 
 def own_words(text: str) -> tuple[str, str]:
@@ -414,10 +421,11 @@ def own_words(text: str) -> tuple[str, str]:
     s = cut(_FENCE, s)
     s = cut(_FORWARDED, s)
     s = cut(_EMAIL_HEADERS, s)
-    m = _PASTE_TRIGGER.search(s)
+    m = _PASTE_TRIGGER.search(s) or _FRAMED.match(s)
     if m:
         pasted.append(s[m.end() :])
         s = s[: m.end()]
+    s = cut(_INLINE_QUOTE, s)  # an attacker's words the user quotes are not the user's
     s = cut(_QUOTE_LINE, s)
     paragraphs = re.split(r"\n[ \t]*\n", s)
     kept = []

@@ -483,11 +483,12 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
     spans: list[Finding] = []
     taken: list[tuple[int, int]] = []
 
-    def add(kind: str, start: int, end: int) -> None:
+    def add(kind: str, start: int, end: int, *, longer_wins: bool = False) -> None:
         if start >= end:
             return
         for a, b in taken:
-            if start < b and a < end and not (start <= a and b <= end and (a, b) != (start, end)):
+            inside_new = start <= a and b <= end and end - start > b - a
+            if start < b and a < end and not (longer_wins and inside_new):
                 return
         # a longer match of the same token (a routable glpat- with its suffix) replaces the shorter
         inside = [i for i, (a, b) in enumerate(taken) if start <= a and b <= end]
@@ -532,11 +533,6 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
         for kind, rx in _TOKENS:
             for m in rx.finditer(text):
                 add(kind, m.start(), m.end())
-    if has_long:  # vendored rules, token shape and credential words (secret_rules.py)
-        from .secret_rules import token_findings
-
-        for kind, start, end in token_findings(text, low):
-            add(kind, start, end)
     if has_word and "/" in text:
         for m in _PAIR.finditer(text):
             if _plausible_secret_value(m.group("v"), prose=False) and not m.group("v").isalpha():
@@ -574,6 +570,11 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
                     m.start("v"),
                     m.start("v") + len(v),
                 )
+    if has_long:  # vendored rules, token shape and credential words (secret_rules.py)
+        from .secret_rules import token_findings
+
+        for kind, start, end in token_findings(text, low):
+            add(kind, start, end, longer_wins=True)
     if "email" in pii and "@" in text:
         for m in _EMAIL.finditer(text):
             local = m.group(0).split("@", 1)[0].lower()

@@ -54,9 +54,7 @@ def entropy(s: str) -> float:
 
 
 def _classes(s: str) -> int:
-    return (
-        any(c.islower() for c in s) + any(c.isupper() for c in s) + any(c.isdigit() for c in s)
-    )
+    return any(c.islower() for c in s) + any(c.isupper() for c in s) + any(c.isdigit() for c in s)
 
 
 _PLACEHOLDER = re.compile(
@@ -108,7 +106,7 @@ _NOT_VENDOR = {
 }
 _QUERY = re.compile(
     r"(?i)[?&;](?:sig|signature|x-amz-signature|x-goog-signature|token|access_token|api_key|"
-    r"apikey|key|secret|password|pwd|auth|code)=(?P<v>[^&\s#\"'<>]{16,})"
+    r"apikey|key|secret|password|pwd|auth|code)=(?P<v>[^&\s#\"'<>\[\];]{16,})"
 )
 _SHAPES = [
     ("telegram-bot-token", re.compile(r"(?<![\w:])\d{8,10}:AA[A-Za-z0-9_-]{33}(?![\w-])")),
@@ -164,7 +162,7 @@ def token_findings(text: str, low: str) -> list[tuple[str, int, int]]:
         for m in _PREFIXED.finditer(chunk):
             if m.group("p").lower() not in _NOT_VENDOR and looks_random(m.group("v")):
                 out.append(("api-key", s + m.start(), s + m.end()))
-        for m in re.finditer(r"[A-Za-z0-9_\-]{16,}", chunk):
+        for m in re.finditer(r"[A-Za-z0-9_\-]{16,}={0,2}", chunk):
             v = m.group(0)
             before = low[max(0, s + m.start() - 40) : s + m.start()]
             if "base64," in before[-12:] or "data:" in before:
