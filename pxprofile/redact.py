@@ -30,7 +30,11 @@ from pathlib import Path
 
 PII_KINDS = ("email", "phone", "card")
 PLACEHOLDER = "[REDACTED:{}]"
-_PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z-]+\]")
+_PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z0-9-]+\]")
+_FILLER = re.compile(
+    r"(?i)x{6,}|\*{4,}|\.{4,}|your[-_]?(?:api[-_]?|access[-_]?|secret[-_]?)?(?:key|token|secret|"
+    r"password)|<[^>]*>|\{\{[^}]*\}\}"
+)
 
 # Unicode Tags (ASCII smuggling), bidi controls, zero-width and other invisible format characters.
 INVISIBLE_RE = re.compile(
@@ -495,8 +499,8 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
         for i in reversed(inside):
             del taken[i], spans[i]
         value = text[start:end]
-        if _PLACEHOLDER_RE.fullmatch(value):
-            return
+        if _PLACEHOLDER_RE.fullmatch(value) or (kind != "private-key" and _FILLER.search(value)):
+            return  # a placeholder in docs or a config template, not a secret
         taken.append((start, end))
         spans.append(Finding(kind, start, end, value))
 
