@@ -32,8 +32,9 @@ PII_KINDS = ("email", "phone", "card")
 PLACEHOLDER = "[REDACTED:{}]"
 _PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z0-9-]+\]")
 _FILLER = re.compile(
-    r"(?i)x{6,}|\*{4,}|\.{4,}|your[-_]?(?:api[-_]?|access[-_]?|secret[-_]?)?(?:key|token|secret|"
-    r"password)|<[^>]*>|\{\{[^}]*\}\}"
+    r"(?i)x{6,}|\*{4,}|\.{3,}|…|your[-_]?(?:api[-_]?|access[-_]?|secret[-_]?)?(?:key|token|secret|"
+    r"password)|<[^>]*>|\{\{[^}]*\}\}|^(?:replace[-_]?me|change[-_]?me|todo|tbd|fixme|"
+    r"placeholder|dummy|redacted|none|null|secret|password|token)$"
 )
 
 # Unicode Tags (ASCII smuggling), bidi controls, zero-width and other invisible format characters.
@@ -170,8 +171,8 @@ _PROSE = re.compile(
     r"(?i)(?<![A-Za-z])(?P<k>password|passwd|passphrase|passcode|pin(?: code| number)?|"
     + _FOREIGN_PW
     + r")(?![A-Za-z])"
-    r"(?:[ \t]+(?:for|to|of|on|für|zum|para|de|pour|van|per|для|от)[ \t]+"
-    r"(?:[\w.@-]+[ \t]+){0,3}?)?"
+    r"(?:[ \t]+(?:for|to|of|on|für|zum|vom|von|para|de|del|do|da|dos|das|du|des|pour|della|"
+    r"dello|voor|van|per|dla|для|от)(?:[ \t]+[\w.@-]+){1,3}?)?"
     r"[ \t]*(?:is|was|=|:|：|->|lautet|ist|war|es|era|est|était|é|è|є|это|是|为|は|는|은)"
     r"[ \t:：]*\s*[\"'`„“«]?(?P<v>[^\s\"'`“”»]{3,})"
 )

@@ -74,15 +74,19 @@ def looks_random(v: str, *, min_len: int = LONG, min_entropy: float = 3.3) -> bo
         return False  # digests and ids: git SHAs, sha256, md5, object ids
     if _classes(core) < 2:
         return False
-    if max((len(p) for p in re.split(r"[-_.]", v)), default=0) < 12:
-        return False  # dotted or dashed names: Meta-Llama-3.1-8B-Instruct-Q4_K_M
+    longest = max(re.split(r"[-_.]", v), key=len)
+    if len(longest) < 12 or _classes(longest) < 2:
+        return False  # names: Meta-Llama-3.1-8B-Instruct-Q4_K_M, localization_settings_v2
     return entropy(core) >= min_entropy
 
 
+_DIGEST_LABEL = re.compile(
+    r"(?:sha(?:1|224|256|384|512)|md5|blake2[bs]?(?:-\d+)?)[-:=~](?:\s*$|(?=[a-z0-9+/]))"
+)
 _RUN = re.compile(r"[A-Za-z0-9_\-+/=.~%]{16,}")
 # a short vendor prefix, up to two more short segments, then the random part
 _PREFIXED = re.compile(
-    r"(?<![A-Za-z0-9])(?P<p>[A-Za-z][A-Za-z0-9]{0,11})[_-](?:[A-Za-z0-9]{1,8}[_-]){0,2}"
+    r"(?<![A-Za-z0-9_])(?P<p>[A-Za-z][A-Za-z0-9]{0,11})[_-](?:[A-Za-z0-9]{1,8}[_-]){0,2}"
     r"(?P<v>[A-Za-z0-9][A-Za-z0-9_-]{15,}(?:\.[A-Za-z0-9_-]+)*)"
 )
 _NOT_VENDOR = {
@@ -165,8 +169,13 @@ def token_findings(text: str, low: str) -> list[tuple[str, int, int]]:
         for m in re.finditer(r"[A-Za-z0-9_\-]{16,}={0,2}", chunk):
             v = m.group(0)
             before = low[max(0, s + m.start() - 40) : s + m.start()]
-            if "base64," in before[-12:] or "data:" in before:
-                continue
+            if (
+                "base64," in before[-12:]
+                or "data:" in before
+                or _DIGEST_LABEL.search(before)
+                or _DIGEST_LABEL.match(v.lower()[:12] + " ")
+            ):
+                continue  # an image, or a digest: sha384-..., SHA256:..., integrity="sha512-..."
             if (len(v) >= 32 and _classes(v) == 3 and looks_random(v, min_entropy=4.0)) or (
                 _CRED_WORDS.search(before) and looks_random(v, min_len=12, min_entropy=3.0)
             ):
