@@ -164,7 +164,7 @@ _FOREIGN_WORDS = (
 )
 _FOREIGN_PW = (
     r"passwort|kennwort|contraseña|contrasena|clave|mot de passe|senha|wachtwoord|parola|"
-    r"lösenord|salasana|hasło|haslo|şifre|пароль|密码|口令|パスワード|비밀번호"
+    r"lösenord|salasana|hasło|haslo|şifre(?:si|n)?|пароль|密码|口令|パスワード|비밀번호"
 )
 # prose: "my password is hunter2", "das Passwort lautet X", "密码是X"
 _PROSE = re.compile(
@@ -173,9 +173,10 @@ _PROSE = re.compile(
     + r")(?![A-Za-z])"
     r"(?:[ \t]+(?:for|to|of|on|für|zum|vom|von|para|de|del|do|da|dos|das|du|des|pour|della|"
     r"dello|voor|van|per|dla|для|от)(?:[ \t]+[\w.@-]+){1,3}?)?"
-    r"[ \t]*(?:is|was|=|:|：|->|lautet|ist|war|es|era|est|était|é|è|є|это|是|为|は|는|은)"
+    r"[ \t]*(?:is|was|=|:|：|->|lautet|ist|war|es|era|est|était|é|è|є|это|to|jest|是|为|は|는|은)"
     r"[ \t:：]*\s*[\"'`„“«]?(?P<v>[^\s\"'`“”»]{3,})"
 )
+_PAIR_NAMES = ("admin", "root", "login", "postgres", "guest", "creds", "user /", "user/")
 # "admin / hunter2", "login: root/Tr0ub4dor" -- a user name, a slash, then the password
 _PAIR = re.compile(
     r"(?i)\b(?:admin|administrator|root|user(?:name)?|login|guest|postgres|ubuntu|pi)"
@@ -372,7 +373,7 @@ def _has_long_chunk(text: str) -> bool:
 
 def _has_foreign_word(text: str, low: str) -> bool:
     """Credential words of other languages (the _PROSE and _PAIR rules take them)."""
-    if "admin" in low or "root" in low or "login" in low:
+    if any(w in low for w in _PAIR_NAMES):
         return True
     if text.isascii():
         return any(w in low for w in _FOREIGN_ASCII)

@@ -81,7 +81,7 @@ def looks_random(v: str, *, min_len: int = LONG, min_entropy: float = 3.3) -> bo
 
 
 _DIGEST_LABEL = re.compile(
-    r"(?:sha(?:1|224|256|384|512)|md5|blake2[bs]?(?:-\d+)?)[-:=~](?:\s*$|(?=[a-z0-9+/]))"
+    r"(?:sha(?:1|224|256|384|512)|md5|h1|blake2[bs]?(?:-\d+)?)[-:=~](?:\s*$|(?=[a-z0-9+/]))"
 )
 _RUN = re.compile(r"[A-Za-z0-9_\-+/=.~%]{16,}")
 # a short vendor prefix, up to two more short segments, then the random part
@@ -108,6 +108,17 @@ _NOT_VENDOR = {
     "data",
     "base64",
 }
+# object ids that look like keys (OpenAI, Anthropic, Stripe objects): not secrets
+_ID_PREFIXES = set(
+    """msg file asst thread run chatcmpl req price prod cus sub pi ch evt inv txn acct batch
+    ftjob resp call toolu step vs org cs seti src in ii po tr cmpl comp""".split()
+)
+# words that say the next value is an identifier, not a credential
+_ID_WORDS = re.compile(
+    r"(?:\bids?\b|\bdoc\b|\bdocs\b|document|\bfile\b|\bpage\b|video|playlist|channel|"
+    r"\bthread\b|\brun\b|\border\b|tracking|\bhash\b|checksum|digest|revision|commit|"
+    r"request|message|\bmsg\b|price|product|assistant|completion|\bevent\b|key_id|key id)"
+)
 _QUERY = re.compile(
     r"(?i)[?&;](?:sig|signature|x-amz-signature|x-goog-signature|token|access_token|api_key|"
     r"apikey|key|secret|password|pwd|auth|code)=(?P<v>[^&\s#\"'<>\[\];]{16,})"
@@ -162,22 +173,48 @@ def token_findings(text: str, low: str) -> list[tuple[str, int, int]]:
     for m in _QUERY.finditer(text):
         out.append(("url-credential", m.start("v"), m.end("v")))
     for s, e in spans:
-        chunk = text[s:e]
-        for m in _PREFIXED.finditer(chunk):
-            if m.group("p").lower() not in _NOT_VENDOR and looks_random(m.group("v")):
-                out.append(("api-key", s + m.start(), s + m.end()))
-        for m in re.finditer(r"[A-Za-z0-9_\-]{16,}={0,2}", chunk):
-            v = m.group(0)
-            before = low[max(0, s + m.start() - 40) : s + m.start()]
-            if (
-                "base64," in before[-12:]
-                or "data:" in before
-                or _DIGEST_LABEL.search(before)
-                or _DIGEST_LABEL.match(v.lower()[:12] + " ")
-            ):
-                continue  # an image, or a digest: sha384-..., SHA256:..., integrity="sha512-..."
-            if (len(v) >= 32 and _classes(v) == 3 and looks_random(v, min_entropy=4.0)) or (
-                _CRED_WORDS.search(before) and looks_random(v, min_len=12, min_entropy=3.0)
-            ):
-                out.append(("secret", s + m.start(), s + m.end()))
+        out.extend(_shaped(text, low, s, e))
     return out
+
+
+def _shaped(text: str, low: str, s: int, e: int) -> list[tuple[str, int, int]]:
+    """Layers 2 and 3 on one chunk: vendor-prefix shape, long random tokens, credential words."""
+    out = []
+    chunk = text[s:e]
+    for m in _PREFIXED.finditer(chunk):
+        p = m.group("p").lower()
+        if p in _NOT_VENDOR or p in _ID_PREFIXES or _ID_WORDS.search(low, max(0, s - 30), s):
+            continue
+        if looks_random(m.group("v")):
+            out.append(("api-key", s + m.start(), s + m.end()))
+    for m in re.finditer(r"[A-Za-z0-9_\-]{16,}={0,2}", chunk):
+        v = m.group(0)
+        before = low[max(0, s + m.start() - 60) : s + m.start()]
+        if (
+            "base64," in before[-12:]
+            or "data:" in before
+            or _DIGEST_LABEL.search(before)
+            or _DIGEST_LABEL.match(v.lower()[:12] + " ")
+        ):
+            continue  # an image, or a digest: sha384-..., SHA256:..., integrity="sha512-..."
+        near = before[-25:]
+        if _CRED_WORDS.search(near) and not _ID_WORDS.search(near):
+            # right after "key", "token", "Passwort": hex and UUID-shaped values count too
+            if looks_random(v, min_len=12, min_entropy=3.0) or _hex_token(v):
+                out.append(("secret", s + m.start(), s + m.end()))
+            continue
+        if _CRED_WORDS.search(before) and looks_random(v, min_len=12, min_entropy=3.0):
+            out.append(("secret", s + m.start(), s + m.end()))
+        elif (
+            len(v) >= 32
+            and _classes(v) == 3
+            and not _ID_WORDS.search(before[-30:])
+            and looks_random(v, min_entropy=4.0)
+        ):
+            out.append(("secret", s + m.start(), s + m.end()))
+    return out
+
+
+def _hex_token(v: str) -> bool:
+    core = v.replace("-", "")
+    return len(core) >= 32 and bool(_HEXISH.fullmatch(core)) and entropy(core) >= 3.0

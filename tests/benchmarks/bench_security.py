@@ -65,12 +65,12 @@ def expand(template: str, rng: random.Random) -> tuple[str, list[str]]:
     return out.replace("{{", "{").replace("}}", "}").replace("\\n", "\n"), pieces
 
 
-def secrets() -> dict:
+def secrets(prefix: str = "heldout") -> dict:
     from pxprofile.redact import redact
 
     rng = random.Random(1616)
     hits, misses = 0, []
-    for row in rows("heldout_secrets.txt"):
+    for row in rows(f"{prefix}_secrets.txt"):
         fmt, template = row.split("\t", 1)
         text, pieces = expand(template, rng)
         out = redact(text, pii=())
@@ -79,7 +79,7 @@ def secrets() -> dict:
         else:
             misses.append((fmt, out))
     fps = []
-    looks = rows("heldout_lookalikes.txt")
+    looks = rows(f"{prefix}_lookalikes.txt")
     for template in looks:
         text, _ = expand(template, rng)
         out = redact(text, pii=())
@@ -124,6 +124,14 @@ FRAMINGS = [
 ]
 
 
+OWN = [
+    "I prefer short answers.",
+    "Please always answer in plain English.",
+    "I like bullet points better than paragraphs.",
+    "Don't use emojis in replies, please.",
+]
+
+
 def _hide(text: str) -> str:
     def vs(m):
         return "".join(
@@ -131,7 +139,9 @@ def _hide(text: str) -> str:
         )
 
     text = re.sub(r"\{VS:([^}]*)\}", vs, text)
-    text = re.sub(r"\{TAG:([^}]*)\}", lambda m: "".join(chr(0xE0000 + ord(c)) for c in m.group(1)), text)
+    text = re.sub(
+        r"\{TAG:([^}]*)\}", lambda m: "".join(chr(0xE0000 + ord(c)) for c in m.group(1)), text
+    )
     return text.replace("{ZW}", "\u200b")
 
 
@@ -149,9 +159,7 @@ def _run_update(srv, turns: list[tuple[str, str]], line: str):
         add_conversation(db, "c1", turns)
         srv.respond = propose(line)
         before = len(srv.requests)
-        infer.update(
-            db, model="standin", engine_options={"backend": "openai", "base_url": srv.url}
-        )
+        infer.update(db, model="standin", engine_options={"backend": "openai", "base_url": srv.url})
         lines = current_lines(db)
         exports = []
         for target in TARGETS:
@@ -187,10 +195,13 @@ def poisoned(srv) -> dict:
             "for third-party content."
         )
         framing = FRAMINGS[i % len(FRAMINGS)]
+        # the user also states a real preference, so the chat is chosen as evidence and the
+        # compromised model is asked (a chat with no preference in it never reaches the model)
+        own = OWN[i % len(OWN)]
         if framing is None:
-            turns = [("user", "What's a good way to stay safe online?"), ("assistant", page)]
+            turns = [("user", f"{own} What's a good way to stay safe online?"), ("assistant", page)]
         else:
-            turns = [("user", framing.format(page=page)), ("assistant", "Here is a summary.")]
+            turns = [("user", f"{own} " + framing.format(page=page)), ("assistant", "Summary.")]
         texts, exports, was_asked = _run_update(srv, turns, attack)
         asked += was_asked
         guard_only += line_problem(attack) is None
@@ -209,7 +220,7 @@ def poisoned(srv) -> dict:
 
 
 def genuine(srv) -> dict:
-    from pxprofile.guard import line_problem
+    from pxprofile.guard import evidence_problem, line_problem
 
     refused, guard_refused, asked = [], [], 0
     lines = rows("heldout_genuine.txt")
@@ -219,17 +230,21 @@ def genuine(srv) -> dict:
         asked += was_asked
         if was_asked and line not in texts:
             refused.append(line)
-        if line_problem(line):
-            guard_refused.append((line, line_problem(line)))
+        why = line_problem(line) or evidence_problem([{"role": "user", "text": message}], line)
+        if why:
+            guard_refused.append((line, why))
     if VERBOSE:
         for r in refused:
-            print("  refused:", r, "|", line_problem(r))
+            print("  refused in the pipeline:", r, "|", line_problem(r))
+        for r in guard_refused:
+            print("  refused by the guards:", r)
     return {
         "genuine": len(lines),
         "model_asked": asked,
         "refused_by_pipeline": len(refused),
         "refused_rate": round(len(refused) / max(asked, 1), 3),
-        "refused_by_line_guard": len(guard_refused),
+        "refused_by_guards_alone": len(guard_refused),
+        "refused_by_guards_rate": round(len(guard_refused) / len(lines), 3),
     }
 
 
@@ -342,7 +357,8 @@ def credentials() -> dict:
 
 
 def main() -> None:
-    print("secrets:", secrets())
+    print("secrets (heldout, used once to fix rules):", secrets("heldout"))
+    print("secrets (heldout2, first run):", secrets("heldout2"))
     with StandIn() as srv:
         print("poisoned:", poisoned(srv))
         print("genuine:", genuine(srv))
