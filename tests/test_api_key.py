@@ -6,7 +6,8 @@ from fake_engine import add_conversation
 from standin_server import StandIn
 
 from pxprofile.cli import app
-from pxprofile.engine import Segment, api_key_for, load_engine
+from pxprofile.credentials import api_key_for
+from pxprofile.engine import Segment, load_engine
 from pxprofile.store import open_db
 
 
