@@ -221,9 +221,9 @@ _UNDERSCORE_PREFIX = re.compile(
 _DASH_PREFIX = re.compile(r"-(?:(?<=sk-)|(?<=glpat-))").search
 # the keyword rules (_ASSIGN, _PROSE, _AUTH_HEADER, _AWS_CONTEXT), on the lowercased text: every
 # word in _ASSIGN_HINTS, pass/pin, bearer/basic/authorization and aws/secret/access
-_K_WORD = re.compile(r"k(?:ey|en(?<=token))").search
-_P_WORD = re.compile(r"p(?:ass|wd|in)").search
-_C_WORD = re.compile(r"c(?:ret(?<=secret)|cess(?<=access)|redential)").search
+_K_WORD = re.compile(r"k(?:ey|en(?<=token)|ennwort)").search
+_P_WORD = re.compile(r"p(?:ass|wd|in|arola)").search
+_C_WORD = re.compile(r"c(?:ret(?<=secret)|cess(?<=access)|redential|ontrase|lave)").search
 _B_WORD = re.compile(r"b(?:earer|asic)").search
 # _PROSE's keyword as a whole word (\b on both sides): not the "pin" in "mapping"
 _PROSE_GATE = re.compile(r"p(?<![a-z0-9_]p)(?:ass(?:word|wd|phrase|code)|in)(?![a-z0-9_])")
@@ -254,12 +254,13 @@ def _has_long_chunk(text: str) -> bool:
 
 
 def _has_foreign_word(text: str, low: str) -> bool:
-    """Credential words of other languages (the _PROSE and _PAIR rules take them)."""
-    if any(w in low for w in _PAIR_NAMES):
+    """Credential words of other languages (_PROSE) and user names before a slash (_PAIR).
+    Most are caught by _has_word's gates (passwort, kennwort, parola, contraseña, clave)."""
+    if "/" in text and any(w in low for w in _PAIR_NAMES):
         return True
-    if text.isascii():
-        return any(w in low for w in _FOREIGN_ASCII)
-    return any(w in low for w in _FOREIGN_WORDS)
+    if "senha" in low or "wachtwoord" in low or "salasana" in low or "haslo" in low:
+        return True
+    return not text.isascii() and any(w in low for w in _FOREIGN_WORDS)
 
 
 def _has_word(low: str) -> bool:
@@ -436,7 +437,7 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
     if has_word:
         if ("=" in text or ":" in text) and any(w in low for w in _ASSIGN_HINTS):
             rules.append(_ASSIGN)  # key=value and key: value need the = or the :
-        if _PROSE_GATE.search(low) or _has_foreign_word(text, low):
+        if _PROSE_GATE.search(low) or any(w in low for w in _FOREIGN_WORDS):
             rules.append(_PROSE)
         if "authorization" in low or _AUTH_GATE.search(low):
             rules.append(_AUTH_HEADER)

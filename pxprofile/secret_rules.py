@@ -34,15 +34,19 @@ _WINDOW = 60  # characters before a chunk searched for a rule's keyword or a cre
 
 
 @cache
-def _rules() -> tuple[list[tuple[str, re.Pattern, float, int]], dict[str, list[int]], re.Pattern]:
+def _rules() -> tuple[list[tuple[str, re.Pattern, float, int]], dict[str, list[tuple[str, list]]]]:
+    """The vendored rules, and their keywords indexed by first three characters (shorter
+    keywords under themselves), so a text is tested only against keywords that can occur."""
     data = json.loads((Path(__file__).parent / "data" / "secret_rules.json").read_text("utf-8"))
     rules, by_kw = [], {}
     for i, (rid, rx, kws, entropy, group) in enumerate(data["rules"]):
         rules.append((rid, re.compile(rx), float(entropy), int(group)))
         for k in kws:
             by_kw.setdefault(k, []).append(i)
-    kw_rx = re.compile("|".join(re.escape(k) for k in sorted(by_kw, key=len, reverse=True)))
-    return rules, by_kw, kw_rx
+    by_gram: dict[str, list[tuple[str, list]]] = {}
+    for k, ids in by_kw.items():
+        by_gram.setdefault(k[:3], []).append((k, ids))
+    return rules, by_gram
 
 
 def entropy(s: str) -> float:
@@ -83,6 +87,7 @@ def looks_random(v: str, *, min_len: int = LONG, min_entropy: float = 3.3) -> bo
 _DIGEST_LABEL = re.compile(
     r"(?:sha(?:1|224|256|384|512)|md5|h1|blake2[bs]?(?:-\d+)?)[-:=~](?:\s*$|(?=[a-z0-9+/]))"
 )
+_SUBRUN = re.compile(r"[A-Za-z0-9_\-]{16,}={0,2}")
 _RUN = re.compile(r"[A-Za-z0-9_\-+/=.~%]{16,}")
 # a short vendor prefix, up to two more short segments, then the random part
 _PREFIXED = re.compile(
@@ -123,17 +128,26 @@ _QUERY = re.compile(
     r"(?i)[?&;](?:sig|signature|x-amz-signature|x-goog-signature|token|access_token|api_key|"
     r"apikey|key|secret|password|pwd|auth|code)=(?P<v>[^&\s#\"'<>\[\];]{16,})"
 )
-_SHAPES = [
-    ("telegram-bot-token", re.compile(r"(?<![\w:])\d{8,10}:AA[A-Za-z0-9_-]{33}(?![\w-])")),
+_SHAPES = [  # (kind, a cheap gate, the pattern)
+    (
+        "telegram-bot-token",
+        lambda t, low: ":AA" in t,
+        re.compile(r"(?<![\w:])\d{8,10}:AA[A-Za-z0-9_-]{33}(?![\w-])"),
+    ),
     (
         "discord-bot-token",
+        lambda t, low: "." in t,
         re.compile(r"(?<![\w.-])[MNO][A-Za-z\d_-]{23,25}\.[\w-]{6}\.[\w-]{27,38}(?![\w-])"),
     ),
-    ("azure-storage-key", re.compile(r"(?i)accountkey=(?P<v>[A-Za-z0-9+/]{80,}={0,2})")),
+    (
+        "azure-storage-key",
+        lambda t, low: "accountkey=" in low,
+        re.compile(r"(?i)accountkey=(?P<v>[A-Za-z0-9+/]{80,}={0,2})"),
+    ),
 ]
 # words that name a credential, in the languages named in the module docstring
-_CRED_WORDS = re.compile(
-    r"(?i)(?:api[ _-]?key|key|token|secret|passwor[dt]|passwd|credential|bearer|"
+_CRED_WORDS = re.compile(  # searched in lowercased text
+    r"(?:api[ _-]?key|key|token|secret|passwor[dt]|passwd|credential|bearer|"
     r"schlüssel|kennwort|zugangs\w*|clave|contraseña|llave|clé|mot de passe|jeton|chave|senha|"
     r"chiave|segreto|sleutel|wachtwoord|klucz|hasło|ключ|токен|пароль|секрет|"
     r"密钥|秘钥|令牌|密码|口令|キー|トークン|パスワード|비밀번호|토큰|키)"
@@ -141,17 +155,32 @@ _CRED_WORDS = re.compile(
 
 
 def _keyword_rules(low: str, spans: list[tuple[int, int]]) -> set[int]:
-    rules, by_kw, kw_rx = _rules()
+    """Rules whose keyword occurs in a long chunk or just before it (gitleaks' prefilter)."""
+    by_gram = _rules()[1]
+    near = " ".join(low[max(0, s - _WINDOW) : e] for s, e in spans)
+    grams = {near[i : i + 3] for i in range(len(near) - 2)}
+    grams.update(g for g in by_gram if len(g) < 3)  # two-character keywords ("sk", "ey")
     hit: set[int] = set()
-    for s, e in spans:
-        for m in kw_rx.finditer(low, max(0, s - _WINDOW), e):
-            hit.update(by_kw[m.group(0)])
+    for g in grams.intersection(by_gram):
+        for k, ids in by_gram[g]:
+            if k in near:
+                hit.update(ids)
     return hit
+
+
+def _long_runs(text: str) -> list[tuple[int, int]]:
+    """(start, end) of token-character runs of 16+ inside whitespace-free chunks."""
+    spans, pos = [], 0
+    for word in [w for w in text.split() if len(w) >= LONG]:
+        i = text.find(word, pos)
+        pos = i + len(word)
+        spans.extend((i + m.start(), i + m.end()) for m in _RUN.finditer(word))
+    return spans
 
 
 def token_findings(text: str, low: str) -> list[tuple[str, int, int]]:
     """(kind, start, end) of every secret the three layers find in ``text`` (``low`` is lower)."""
-    spans = [(m.start(), m.end()) for m in _RUN.finditer(text)]
+    spans = _long_runs(text)
     if not spans:
         return []
     out: list[tuple[str, int, int]] = []
@@ -166,12 +195,14 @@ def token_findings(text: str, low: str) -> list[tuple[str, int, int]]:
             if min_entropy and entropy(v) < min_entropy or _PLACEHOLDER.search(v):
                 continue
             out.append((rid, m.start(g), m.end(g)))
-    for kind, rx in _SHAPES:
-        for m in rx.finditer(text):
-            g = "v" if "v" in rx.groupindex else 0
-            out.append((kind, m.start(g), m.end(g)))
-    for m in _QUERY.finditer(text):
-        out.append(("url-credential", m.start("v"), m.end("v")))
+    for kind, gate, rx in _SHAPES:
+        if gate(text, low):
+            for m in rx.finditer(text):
+                g = "v" if "v" in rx.groupindex else 0
+                out.append((kind, m.start(g), m.end(g)))
+    if "=" in text and ("?" in text or "&" in text or ";" in text):
+        for m in _QUERY.finditer(text):
+            out.append(("url-credential", m.start("v"), m.end("v")))
     for s, e in spans:
         out.extend(_shaped(text, low, s, e))
     return out
@@ -187,8 +218,11 @@ def _shaped(text: str, low: str, s: int, e: int) -> list[tuple[str, int, int]]:
             continue
         if looks_random(m.group("v")):
             out.append(("api-key", s + m.start(), s + m.end()))
-    for m in re.finditer(r"[A-Za-z0-9_\-]{16,}={0,2}", chunk):
+    for m in _SUBRUN.finditer(chunk):
         v = m.group(0)
+        core = v.rstrip("=").replace("_", "").replace("-", "")
+        if core.isalpha() and (core.islower() or len(v) < 32):
+            continue  # words and identifiers (config_production, FileNotFoundError)
         before = low[max(0, s + m.start() - 60) : s + m.start()]
         if (
             "base64," in before[-12:]
