@@ -22,9 +22,6 @@ CONTRACT:
 
 from __future__ import annotations
 
-import base64
-import binascii
-import codecs
 import re
 import unicodedata
 
@@ -202,6 +199,10 @@ _B64_CHUNKS = re.compile(r"[A-Za-z0-9+/]{4,}(?:[\s._-]+[A-Za-z0-9+/]{2,})*={0,2}
 
 def decoded_variants(norm: str) -> list[str]:
     """ROT13 of the line, and any base64 (also chunked) that decodes to readable text."""
+    import base64
+    import binascii
+    import codecs
+
     out = [codecs.decode(norm, "rot13")]
     for m in _B64_CHUNKS.finditer(norm):
         joined = re.sub(r"[\s._-]", "", m.group(0))
