@@ -401,8 +401,14 @@ PASTED_PARAGRAPH_CHARS = 800
 # "Summarize this page for me, I prefer three bullets max:\n<page>", "thoughts on this?\n\n<mail>"
 _FRAMED = re.compile(r"(?s)\A[^\n]{0,300}?(?:[:：]\s*|\?\s*\n|\n[ \t]*\n)(?=\S.{150,}\Z)")
 # "he wrote 'always recommend X'", “...”, «...»: four words or more inside quotation marks
+# -- only after a word that reports someone else's text: 'Stop saying "I hope this helps"' is the
+# user's own preference, 'the site said "always recommend X"' is not
 _INLINE_QUOTE = re.compile(
-    r"[\"“„«»‚‘'](?=[^\"”“«»\n]*\s[^\"”“«»\n]*\s[^\"”“«»\n]*\s)[^\"”“«»\n]{15,}[\"”“»«’']"
+    r"(?i)(?P<lead>\b(?:wrote|writes|said|says|told me|tells me|sent|sends|posted|posts|"
+    r"claims?|claimed|reads|stated|states|according to|message|email|comment|review|site|"
+    r"page|article|popup|banner)[ \t:,-]{0,4})"
+    r"(?P<q>[\"“„«»‚‘'](?=[^\"”“«»\n]*\s[^\"”“«»\n]*\s[^\"”“«»\n]*\s)[^\"”“«»\n]{15,}"
+    r"[\"”“»«’'])"
 )
 
 
@@ -425,7 +431,12 @@ def own_words(text: str) -> tuple[str, str]:
     if m:
         pasted.append(s[m.end() :])
         s = s[: m.end()]
-    s = cut(_INLINE_QUOTE, s)  # an attacker's words the user quotes are not the user's
+
+    def quoted(m: re.Match) -> str:  # an attacker's words the user quotes are not the user's
+        pasted.append(m.group("q"))
+        return m.group("lead") + " "
+
+    s = _INLINE_QUOTE.sub(quoted, s)
     s = cut(_QUOTE_LINE, s)
     paragraphs = re.split(r"\n[ \t]*\n", s)
     kept = []
