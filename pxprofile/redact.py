@@ -516,7 +516,7 @@ def _plausible_secret_value(v: str, *, prose: bool) -> bool:
     low = v.lower()
     if low in _NOT_A_VALUE or low.strip("*x.<>") == "":
         return False
-    if v[0] in "$%<{([@&*#" or "(" in v or "[" in v or "{" in v:
+    if v[0] in "$%<{([@&*#!|>" or "(" in v or "[" in v or "{" in v:  # !vault: a YAML tag
         return False  # $VAR, ${VAR}, %(x)s, <your-key>, getpass(), os.environ[...]
     if re.fullmatch(r"(?:os|process|env|settings|config|self|this|ENV)\.[\w.]+", v):
         return False

@@ -122,7 +122,8 @@ _ID_PREFIXES = set(
 _ID_WORDS = re.compile(
     r"(?:\bids?\b|\bdoc\b|\bdocs\b|document|\bfile\b|\bpage\b|video|playlist|channel|"
     r"\bthread\b|\brun\b|\border\b|tracking|\bhash\b|checksum|digest|revision|commit|"
-    r"request|message|\bmsg\b|price|product|assistant|completion|\bevent\b|key_id|key id)"
+    r"request|message|\bmsg\b|price|product|assistant|completion|\bevent\b|key_id|key id|"
+    r"address|wallet|\baddr\b)"
 )
 _QUERY = re.compile(
     r"(?i)[?&;](?:sig|signature|x-amz-signature|x-goog-signature|token|access_token|api_key|"

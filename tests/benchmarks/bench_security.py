@@ -4,11 +4,14 @@ replies, credentials. Run on demand (not collected by pytest):
     python tests/benchmarks/bench_security.py          # all parts, a summary per part
     python tests/benchmarks/bench_security.py -v       # also every miss
 
-Data: tests/benchmarks/data/heldout_*.txt. They were written after the rules and the unit tests
+Data: tests/benchmarks/data/heldout*_*.txt, written after the rules and the unit tests
 (tests/test_redact.py, test_secret_rules.py, test_guard.py, test_poison.py hold the cases the
 rules were tuned on), by a different recipe (other vendors' formats, other brands, TLDs,
-languages and framings), and no rule was changed to make one of them pass: the figures in the
-report are from the first run. Nothing under tests/ reads these files.
+languages and framings). Nothing under tests/ reads them. The secrets sets 1 and 2 were each
+run once, then their misses led to general fixes (digest labels, placeholders, id words,
+connectors in more languages); set 3 was written after that, and its first run (95.0% recall,
+2.05 false positives per 40) is the estimate for text nobody tuned on; two general fixes
+followed it. The poisoned and genuine sets were not used to change a rule.
 
 Poisoned and genuine lines go through the real pipeline: a chat carrying them is stored, a
 compromised stand-in model served over ``--backend openai`` on 127.0.0.1 (tests/standin_server.py)
@@ -357,8 +360,11 @@ def credentials() -> dict:
 
 
 def main() -> None:
-    print("secrets (heldout, used once to fix rules):", secrets("heldout"))
-    print("secrets (heldout2, first run):", secrets("heldout2"))
+    # first runs, each before any fix it led to: set 1 92.4% recall / 2.93 false positives per
+    # 40 look-alikes, set 2 89.1% / 5.33, set 3 95.0% / 2.05 (two general fixes followed: YAML
+    # tags are not values, "address"/"wallet" name an identifier)
+    for n, name in enumerate(("heldout", "heldout2", "heldout3"), 1):
+        print(f"secrets (set {n}):", secrets(name))
     with StandIn() as srv:
         print("poisoned:", poisoned(srv))
         print("genuine:", genuine(srv))
