@@ -87,6 +87,7 @@ def looks_random(v: str, *, min_len: int = LONG, min_entropy: float = 3.3) -> bo
 _DIGEST_LABEL = re.compile(
     r"(?:sha(?:1|224|256|384|512)|md5|h1|blake2[bs]?(?:-\d+)?)[-:=~](?:\s*$|(?=[a-z0-9+/]))"
 )
+_DIGIT = re.compile(r"\d").search
 _SUBRUN = re.compile(r"[A-Za-z0-9_\-]{16,}={0,2}")
 _RUN = re.compile(r"[A-Za-z0-9_\-+/=.~%]{16,}")
 # a short vendor prefix, up to two more short segments, then the random part
@@ -155,12 +156,18 @@ _CRED_WORDS = re.compile(  # searched in lowercased text
 )
 
 
+@cache
+def _short_grams() -> tuple[str, ...]:
+    """Keywords shorter than three characters ("sk", "ey", "s.", "q~"): always candidates."""
+    return tuple(g for g in _rules()[1] if len(g) < 3)
+
+
 def _keyword_rules(low: str, spans: list[tuple[int, int]]) -> set[int]:
     """Rules whose keyword occurs in a long chunk or just before it (gitleaks' prefilter)."""
     by_gram = _rules()[1]
     near = " ".join(low[max(0, s - _WINDOW) : e] for s, e in spans)
     grams = {near[i : i + 3] for i in range(len(near) - 2)}
-    grams.update(g for g in by_gram if len(g) < 3)  # two-character keywords ("sk", "ey")
+    grams.update(_short_grams())
     hit: set[int] = set()
     for g in grams.intersection(by_gram):
         for k, ids in by_gram[g]:
@@ -175,8 +182,20 @@ def _long_runs(text: str) -> list[tuple[int, int]]:
     for word in [w for w in text.split() if len(w) >= LONG]:
         i = text.find(word, pos)
         pos = i + len(word)
-        spans.extend((i + m.start(), i + m.end()) for m in _RUN.finditer(word))
+        for m in _RUN.finditer(word):
+            if _may_be_key(m.group(0)):
+                spans.append((i + m.start(), i + m.end()))
     return spans
+
+
+def _may_be_key(run: str) -> bool:
+    """Key material has a digit, or is long and mixed-case: not a path, slug or plain word."""
+    if _DIGIT(run):
+        return True
+    if len(run) < 20 or run.islower():
+        return False
+    upper = sum(map(str.isupper, run))
+    return upper >= 4 and len(run) - upper >= 4
 
 
 def token_findings(text: str, low: str) -> list[tuple[str, int, int]]:
