@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .errors import ExportError
+from .poison import strip_hidden
 
 if TYPE_CHECKING:
     from .profile import Line
@@ -519,8 +520,9 @@ def export_prompt(
         return max_tokens is None or count(text) <= max_tokens
 
     def draw(subset: list[Line]) -> str:
-        return render(
-            subset, target, style=style, base_model=base_model, as_json=as_json, today=today
+        # nothing invisible leaves, whatever the profile file holds (Tags, variation selectors)
+        return strip_hidden(
+            render(subset, target, style=style, base_model=base_model, as_json=as_json, today=today)
         )
 
     if target == "chatgpt":

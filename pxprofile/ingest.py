@@ -323,7 +323,7 @@ class _Writer:
                 cid,
                 fmt,
                 conv.id,
-                clean(conv.title) if conv.title else None,
+                redact(clean(conv.title), pii=self.pii) if conv.title else None,  # shown in lists
                 conv.created_at,
                 conv.updated_at,
                 conv.created_raw,

@@ -273,3 +273,16 @@ def m050_imported_lines(db):
     )
     db["imported_lines"].create_index(["profile", "key"], unique=True)
     db["imported_lines"].create_index(["line_id"])
+
+
+@migrations()
+def m080_redact_titles(db):
+    # Why: conversation titles are shown by `chats list` and `why` and kept even with
+    # --redact-storage, and a title can hold a pasted key ("fix auth with sk-..."). Ingest now
+    # stores titles redacted; this redacts the titles of databases ingested before.
+    from .redact import redact
+
+    rows = db.execute("SELECT id, title FROM conversations WHERE title IS NOT NULL").fetchall()
+    changed = [(red, cid) for cid, title in rows if (red := redact(title)) != title]
+    if changed:
+        db.conn.executemany("UPDATE conversations SET title = ? WHERE id = ?", changed)

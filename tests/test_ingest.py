@@ -366,8 +366,11 @@ def test_reingest_does_not_redo_stored_messages(db, tmp_path, monkeypatch):
     import pxprofile.ingest as ingest_mod
 
     calls = []
-    monkeypatch.setattr(ingest_mod, "redact", lambda t, **kw: calls.append(t) or t)
     conv = gpt_regenerated()
+    # messages only: the conversation title is redacted on every ingest (one call per chat)
+    monkeypatch.setattr(
+        ingest_mod, "redact", lambda t, **kw: t == conv["title"] or calls.append(t) or t
+    )
     path = write_json(tmp_path / "c.json", [conv])
     ingest_path(db, path)
     first = len(calls)
