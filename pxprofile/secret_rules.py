@@ -4,7 +4,7 @@ redact.find_secrets calls ``token_findings(text, low)`` for texts that hold a lo
 characters without whitespace): every other message costs one ``str.split``. Three layers:
 
 1. gitleaks' rule set (MIT; pxprofile/data/secret_rules.json, converted from Go RE2 syntax by
-   scripts/gitleaks_rules.py with source commit and license noted in the file): a rule runs only
+   tests/tools/gitleaks_rules.py with source commit and license noted in the file): a rule runs only
    when one of its keywords occurs in or just before a long chunk, the way gitleaks prefilters.
 2. Shape: ``vendor_<random>`` / ``vnd-<random>`` tokens (a short prefix, then 16+ random
    characters of two or more classes and high entropy) -- new vendors' keys without a rule, e.g.

@@ -1,6 +1,6 @@
 """Convert gitleaks' config/gitleaks.toml (Go RE2) to Python re.
 
-python scripts/gitleaks_rules.py gitleaks.toml pxprofile/data/secret_rules.json
+python tests/tools/gitleaks_rules.py gitleaks.toml pxprofile/data/secret_rules.json
 """
 
 import json
@@ -79,7 +79,7 @@ json.dump(
     {
         "source": "https://github.com/gitleaks/gitleaks/blob/b58d3f102cf3a2c84cb7f923d05c25c9b1aed84b/config/gitleaks.toml",
         "license": "MIT (Copyright (c) 2019 Zachary Rice); see LICENSE-gitleaks in this folder",
-        "converted": "Go RE2 to Python re by scripts/gitleaks_rules.py",
+        "converted": "Go RE2 to Python re by tests/tools/gitleaks_rules.py",
         "rules": out,
     },
     open(sys.argv[2], "w"),
