@@ -11,36 +11,15 @@ import contextlib
 import os
 import random
 import sqlite3
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import sqlite_utils  # numpy and pandas stay unloaded: see pxprofile/__init__.py
+from sqlite_utils import Database as Database  # for annotations elsewhere
+
 from .errors import StoreError
 from .paths import db_path
-
-
-@contextlib.contextmanager
-def _hidden(*names: str) -> Iterator[None]:
-    """Make `import <name>` raise ImportError for modules not yet imported, inside the block."""
-    names = () if any(n in sys.modules for n in names) else names
-    for name in names:
-        sys.modules[name] = None  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        for name in names:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
-
-
-# sqlite-utils imports numpy and pandas when they are installed (llama-cpp-python installs
-# numpy), only to map their scalar types to column types, which pxprofile never inserts:
-# about 0.1 s of every command's start-up. Hide them while sqlite-utils loads; a later
-# `import numpy` (llama_cpp's) works as usual, and if numpy is already loaded nothing is hidden.
-# Modules that import sqlite_utils themselves should import this module first.
-with _hidden("numpy", "pandas"):
-    import sqlite_utils
 
 BUSY_TIMEOUT_MS = 30_000
 

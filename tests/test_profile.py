@@ -12,8 +12,9 @@ import pytest
 
 from pxprofile import fileio
 from pxprofile import profile as P
-from pxprofile.errors import ProfileError
-from pxprofile.profile import Change, apply_changes, current_lines, export_lines
+from pxprofile.errors import ConflictError, ProfileError
+from pxprofile.profile import Change, apply_changes, current_lines, export_lines, rules, write
+from pxprofile.profile.edits import locked_sync
 from pxprofile.store import open_db
 
 
@@ -326,7 +327,7 @@ def test_compare_and_swap_merges_an_edit_saved_at_the_last_moment(db, monkeypatc
             p.write_text(p.read_text() + "- Saved at the last moment\n")
         return real(target, data, expect_sha256=expect_sha256)
 
-    monkeypatch.setattr(P.fileio, "atomic_write", racing_write)
+    monkeypatch.setattr(fileio, "atomic_write", racing_write)
     result = apply_changes(db, [add("Likes tables")])
     assert len(calls) == 2 and result.version is not None
     text = p.read_text()
@@ -456,17 +457,17 @@ def test_crlf_file_keeps_its_line_endings(db):
 
 def test_pending_write_is_resolved_after_a_crash(db):
     seed(db, "Prefers short answers")
-    state = P._locked_sync(db, None)
-    plan = P._plan(db, "default", state.text, state.ids, [add("Likes tables")], set())
+    state = locked_sync(db, None)
+    plan = rules.plan(db, "default", state.text, state.ids, [add("Likes tables")], set())
     with db.conn:
-        version, _ids = P._commit(db, state, plan, None)
+        version, _ids = write.commit(db, state, plan, None)
     # crashed before the file was replaced: the next read undoes the version
     assert [ln.text for ln in current_lines(db)] == ["Prefers short answers"]
     assert rows(db, "select id from profile_versions where id = ?", [version]) == []
     assert db["profile_lines"].count == 1
     # crashed after the replace, before the confirmation: the next read keeps it
     with db.conn:
-        version, _ids = P._commit(db, state, plan, None)
+        version, _ids = write.commit(db, state, plan, None)
     path().write_text(plan.text)
     assert [ln.text for ln in current_lines(db)] == ["Prefers short answers", "Likes tables"]
     assert rows(db, "select pending from profile_versions where id = ?", [version]) == [
@@ -511,7 +512,7 @@ def test_atomic_write_and_compare_and_swap(tmp_path):
     sha = fileio.atomic_write(f, b"one\n", expect_sha256=None)
     assert f.read_bytes() == b"one\n" and sha == hashlib.sha256(b"one\n").hexdigest()
     assert oct(f.stat().st_mode & 0o777) == "0o600"
-    with pytest.raises(P.ConflictError):
+    with pytest.raises(ConflictError):
         fileio.atomic_write(f, b"two\n", expect_sha256="0" * 64)
     assert f.read_bytes() == b"one\n"
     assert [p.name for p in tmp_path.iterdir()] == ["p.md"]  # no temp left behind
