@@ -8,11 +8,11 @@ a text is when no tokenizer is at hand.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import unicodedata
 from datetime import UTC, datetime
+from functools import cache
 
 DEFAULT_PROFILE = "default"  # the profile kept in profile.md (others: profile-NAME.md)
 
@@ -49,7 +49,9 @@ def similar(a: str, b: str) -> bool:
     ta, tb = set(na.split()), set(nb.split())
     if len(ta) >= 3 and len(tb) >= 3 and len(ta & tb) / len(ta | tb) >= TOKEN_JACCARD:
         return True
-    m = difflib.SequenceMatcher(None, na, nb, autojunk=False)
+    from difflib import SequenceMatcher
+
+    m = SequenceMatcher(None, na, nb, autojunk=False)
     # the cheap upper bounds first: most pairs are far apart
     return (
         m.real_quick_ratio() >= SIMILARITY
@@ -105,23 +107,32 @@ def utc_today() -> str:
 
 # -- characters and tokens that hide or smuggle ------------------------------------------------
 
-# Unicode Tags (ASCII smuggling), bidi controls, zero-width and other invisible format characters.
-INVISIBLE_RE = re.compile(
-    "[\U000e0000-\U000e007f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb]"
-)
+# The patterns below are compiled on first use (module __getattr__): most commands need none.
+_PATTERNS = {
+    # Unicode Tags (ASCII smuggling), bidi controls, zero-width and other invisible format chars.
+    "INVISIBLE_RE": (
+        "[\U000e0000-\U000e007f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e"
+        "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb]",
+        0,
+    ),
+    # Special-token strings of common chat formats (ChatML/Qwen, Llama 2/3, Gemma, Mistral, Phi).
+    "SPECIAL_TOKEN_RE": (
+        r"<\|[^|>\n]{1,40}\|>"  # <|im_start|>, <|eot_id|>, <|start_header_id|>, <|user|> ...
+        r"|<(?:/?s|bos|eos|pad|unk|mask|start_of_turn|end_of_turn|start_of_image|end_of_image"
+        r"|/?think|/?tool_call|/?tool_response)>"
+        r"|<\|?(?:eot|eos|bos)[^>]*>"
+        r"|\[/?INST\]|<</?SYS>>|\[/?(?:AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS|SYSTEM_PROMPT)\]",
+        re.IGNORECASE,
+    ),
+}
 
-# Special-token strings of common chat formats (ChatML/Qwen, Llama 2/3, Gemma, Mistral, Phi, ...).
-SPECIAL_TOKEN_RE = re.compile(
-    r"<\|[^|>\n]{1,40}\|>"  # <|im_start|>, <|eot_id|>, <|start_header_id|>, <|user|> ...
-    r"|<(?:/?s|bos|eos|pad|unk|mask|start_of_turn|end_of_turn|start_of_image|end_of_image"
-    r"|/?think|/?tool_call|/?tool_response)>"
-    r"|<\|?(?:eot|eos|bos)[^>]*>"
-    r"|\[/?INST\]|<</?SYS>>|\[/?(?:AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS|SYSTEM_PROMPT)\]",
-    re.IGNORECASE,
-)
 
-_THINK_RE = re.compile(r"<think>.*?</think>", re.DOTALL)
+def __getattr__(name: str):
+    if name not in _PATTERNS:
+        raise AttributeError(f"module 'pxprofile.text' has no attribute {name!r}")
+    pattern, flags = _PATTERNS[name]
+    compiled = globals()[name] = re.compile(pattern, flags)
+    return compiled
 
 
 def strip_think(text: str, *, opened: bool = False) -> str:
@@ -129,20 +140,29 @@ def strip_think(text: str, *, opened: bool = False) -> str:
     the output starts inside the block. Reasoning cut off before its "</think>" leaves nothing."""
     if opened:
         text = text.split("</think>", 1)[1] if "</think>" in text else ""
-    text = _THINK_RE.sub("", text).strip()
+    text = re.sub(r"<think>.*?</think>", "", text, flags=re.DOTALL).strip()
     return "" if text.startswith("<think>") else text
 
 
 # -- the user's own words -------------------------------------------------------------------------
 
-_FENCE = re.compile(r"(?ms)^[ \t]*(```|~~~).*?(?:^[ \t]*\1[^\n]*$|\Z)")
-_QUOTE_LINE = re.compile(r"(?m)^[ \t]*>.*$")
-_EMAIL_HEADERS = re.compile(
-    r"(?ims)^[ \t]*(?:from|to|cc|subject|date|sent|reply-to):[^\n]*\n(?:[ \t]*[\w-]+:[^\n]*\n)*.*\Z"
-)
-_FORWARDED = re.compile(r"(?is)-{3,}\s*(?:forwarded|original) message\s*-{3,}.*\Z")
-# "Summarize this: <pasted>" and its relatives: what follows is someone else's text
-_PASTE_TRIGGER = re.compile(
+
+@cache
+def _own_words_patterns() -> dict[str, re.Pattern]:
+    return {
+        "fence": re.compile(r"(?ms)^[ \t]*(```|~~~).*?(?:^[ \t]*\1[^\n]*$|\Z)"),
+        "quote": re.compile(r"(?m)^[ \t]*>.*$"),
+        "headers": re.compile(
+            r"(?ims)^[ \t]*(?:from|to|cc|subject|date|sent|reply-to):[^\n]*\n"
+            r"(?:[ \t]*[\w-]+:[^\n]*\n)*.*\Z"
+        ),
+        "forwarded": re.compile(r"(?is)-{3,}\s*(?:forwarded|original) message\s*-{3,}.*\Z"),
+        # "Summarize this: <pasted>" and its relatives: what follows is someone else's text
+        "paste": re.compile(_PASTE_TRIGGER),
+    }
+
+
+_PASTE_TRIGGER = (
     r"(?is)\b(?:summari[sz]e|translate|explain|review|proofread|rewrite|paraphrase|analy[sz]e|"
     r"fix|edit|check|shorten|simplify|tl;?dr|critique|respond to|reply to|answer)\b[^\n:]{0,60}?"
     r"(?:\b(?:this|these|the following|below|that|it|article|email|text|page|document|message|"
@@ -165,15 +185,16 @@ def own_words(text: str) -> tuple[str, str]:
 
         return rx.sub(keep, s)
 
+    rx = _own_words_patterns()
     s = text or ""
-    s = cut(_FENCE, s)
-    s = cut(_FORWARDED, s)
-    s = cut(_EMAIL_HEADERS, s)
-    m = _PASTE_TRIGGER.search(s)
+    s = cut(rx["fence"], s)
+    s = cut(rx["forwarded"], s)
+    s = cut(rx["headers"], s)
+    m = rx["paste"].search(s)
     if m:
         pasted.append(s[m.end() :])
         s = s[: m.end()]
-    s = cut(_QUOTE_LINE, s)
+    s = cut(rx["quote"], s)
     paragraphs = re.split(r"\n[ \t]*\n", s)
     kept = []
     for p in paragraphs:

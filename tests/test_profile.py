@@ -574,3 +574,12 @@ def test_revert_interrupted_after_the_file_write_reads_as_the_users_edit(db):
     assert rows(db, "select kind from profile_versions order by id")[-1] == {"kind": "edit"}
     result = apply_changes(db, [add("Wants sources")])
     assert result.rejected[0][1] == "you deleted this line (or one nearly the same) before"
+
+
+def test_lines_from_text_reads_any_profile_file():
+    text = "# Me\n\nintro paragraph\n\n### Tone\n* terse\n+ dry humour\n  continued\n\n## Empty\n"
+    lines = P.lines_from_text(text)
+    assert [(x.section, x.text, x.author, x.evidence) for x in lines] == [
+        ("Tone", "terse", "user", []),
+        ("Tone", "dry humour continued", "user", []),
+    ]

@@ -123,12 +123,10 @@ def export(
 def _lines(source, db, profile):
     """The lines to export: a file or stdin when given, else the profile (with provenance)."""
     from pxprofile.errors import InputError
-    from pxprofile.profile import export_lines
+    from pxprofile.profile import export_lines, lines_for_export
 
     if source is None:
-        from pxprofile.store import open_db
-
-        return export_lines(db=open_db(db), profile=profile)
+        return lines_for_export(db, profile)
     where = "stdin" if str(source) == "-" else str(source)
     try:
         text = sys.stdin.read() if where == "stdin" else Path(source).read_text(encoding="utf-8")

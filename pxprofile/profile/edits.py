@@ -274,3 +274,16 @@ def run_editor(cmd: list[str], path: Path) -> str | None:
     except UnicodeDecodeError:
         problems = ["it is not UTF-8 text"]
     return "; ".join(problems) or None
+
+
+def lines_for_export(db_path=None, profile: str | None = None) -> list[Line]:
+    """export_lines(open_db(db_path), profile), without opening the database for writing (nor
+    importing sqlite-utils) when there is nothing to record: see quick.py."""
+    from pxprofile.profile.quick import read_lines
+
+    lines = read_lines(db_path, profile)
+    if lines is not None:
+        return lines
+    from pxprofile.store import open_db
+
+    return current_lines(open_db(db_path), profile)
