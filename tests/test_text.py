@@ -119,3 +119,12 @@ def test_own_words_matches_the_guard_copy(message):
     from pxprofile import guard
 
     assert text.own_words(message) == guard.own_words(message)
+
+
+def test_similar_and_normalize():
+    assert text.normalize("  Likes, BULLET-lists!! ") == "likes bullet lists"
+    assert text.similar("Prefers short answers", "prefers short answers.")
+    assert text.similar("Prefers short answers", "Prefers short answers always")
+    assert text.similar("answers short prefers", "Prefers short answers")
+    assert not text.similar("Prefers short answers", "Prefers long answers with examples")
+    assert not text.similar("Python", "Rust")

@@ -35,31 +35,35 @@ def forget(
     Shows what will be deleted and the profile diff first; asks for confirmation on a terminal
     (pass --yes otherwise). Profile lines you wrote are never touched.
     """
-    from pxprofile.errors import InputError
-    from pxprofile.forget import forget as do_forget
-    from pxprofile.forget import plan_forget
+    from pxprofile import forget as core
     from pxprofile.store import open_db
 
     database = open_db(db)
-    plan = plan_forget(
+    plan = core.plan_forget(
         database, conversation=conversation, source=source, search=search, profile=profile
     )
-    if plan.empty and json_:
-        return print_json({"deleted": False, "messages": 0})
     if plan.empty:
-        raise InputError(
-            "nothing matches: no message, conversation or file to forget. Check the id or words."
-        )
+        return _nothing(json_)
     if not json_:
         _preview(plan)
     if dry_run:
         return print_json({"deleted": False, **plan.to_dict()}) if json_ else None
     if not yes:
         _confirm()
-    result = do_forget(database, plan, profile=profile)
+    result = core.forget(database, plan, profile=profile)
     if json_:
         return print_json({"deleted": True, **result.to_dict()})
     stderr_console().print(result.summary(), markup=False, soft_wrap=True)
+
+
+def _nothing(json_: bool) -> None:
+    from pxprofile.errors import InputError
+
+    if json_:
+        return print_json({"deleted": False, "messages": 0})
+    raise InputError(
+        "nothing matches: no message, conversation or file to forget. Check the id or words."
+    )
 
 
 def _preview(plan) -> None:
