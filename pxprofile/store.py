@@ -8,7 +8,6 @@ lock upgrades (see ../shared/research/reliability.md section 3.2).
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import sqlite3
 import time
@@ -19,6 +18,7 @@ import sqlite_utils  # numpy and pandas stay unloaded: see pxprofile/__init__.py
 from sqlite_utils import Database as Database  # for annotations elsewhere
 
 from .errors import StoreError
+from .fileio import NETWORK_FILESYSTEMS, filesystem_type, mount_type  # noqa: F401 (public here)
 from .paths import db_path
 
 BUSY_TIMEOUT_MS = 30_000
@@ -68,39 +68,6 @@ def open_db(path: str | Path | None = None, *, migrate: bool = True) -> sqlite_u
             f"cannot open database {path}: {e}. Check the path and free disk space."
         ) from e
     return db
-
-
-# "All processes using a database must be on the same host computer; WAL does not work over a
-# network filesystem" (sqlite.org/wal.html).
-NETWORK_FILESYSTEMS = frozenset(
-    {"nfs", "nfs4", "cifs", "smb", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs",
-     "fuse.sshfs", "sshfs", "fuse.rclone", "davfs", "fuse.davfs2", "lustre", "gpfs"}
-)  # fmt: skip
-
-
-def filesystem_type(directory: Path) -> str | None:
-    """The type of the filesystem holding ``directory`` (Linux: /proc/self/mountinfo), or None."""
-    try:
-        with open("/proc/self/mountinfo", encoding="utf-8") as f:
-            mountinfo = f.read()
-    except OSError:
-        return None
-    return mount_type(mountinfo, os.path.realpath(directory))
-
-
-def mount_type(mountinfo: str, target: str) -> str | None:
-    """The filesystem type of the longest mount point in ``mountinfo`` that contains target."""
-    best, best_type = "", None
-    for line in mountinfo.splitlines():
-        left, _, right = line.partition(" - ")
-        fields = left.split()
-        if len(fields) < 5 or not right:
-            continue
-        point = fields[4].replace("\\040", " ")
-        inside = target == point or target.startswith(point.rstrip("/") + "/")
-        if inside and len(point) >= len(best):
-            best, best_type = point, right.split()[0]
-    return best_type
 
 
 @contextlib.contextmanager

@@ -79,3 +79,17 @@ def test_export_does_not_load_sqlite_utils_when_nothing_changed():
     P.profile_file().write_text(P.profile_file().read_text() + "- Likes tables\n")
     assert " sqlite_utils\n" in _imported_modules("export", "--for", "claude")  # records it
     assert " sqlite_utils\n" not in _imported_modules("export", "--for", "claude")
+
+
+def test_a_database_on_a_network_filesystem_is_still_refused(monkeypatch):
+    import pytest
+
+    from pxprofile import fileio, store
+    from pxprofile.errors import StoreError
+
+    seeded()
+    for module in (fileio, store):
+        monkeypatch.setattr(module, "filesystem_type", lambda directory: "nfs4")
+    assert read_lines(None) is None
+    with pytest.raises(StoreError, match="network filesystem"):
+        lines_for_export(None)

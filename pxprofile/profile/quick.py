@@ -56,8 +56,8 @@ def read_lines(db_path: str | Path | None, profile: str | None = None) -> list[L
     from pxprofile.paths import db_path as default_db_path
 
     path = Path(db_path) if db_path else default_db_path()
-    if not path.is_file():
-        return None
+    if not path.is_file() or fileio.filesystem_type(path.parent) in fileio.NETWORK_FILESYSTEMS:
+        return None  # the full path creates the database, or refuses a network filesystem
     text, sha = read_file(fileio.target(profile_file(profile)))
     if text is None:
         return None
