@@ -10,7 +10,9 @@ from . import app
 from .options import DbOption, JsonOption, NlOption
 from .output import emit_rows, minute, print_json
 
-chats_app = typer.Typer(help="Browse the recorded conversations.", no_args_is_help=True)
+chats_app = typer.Typer(
+    help="Browse the recorded conversations.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(chats_app, name="chats")
 
 
