@@ -12,7 +12,7 @@ from pxprofile import export as ex
 from pxprofile import guard
 from pxprofile.errors import ExportError
 from pxprofile.poison import strip_hidden
-from pxprofile.profile import Line
+from pxprofile.profile import Line, lines_from_text
 
 
 def L(section, text, author="model", evidence=0, first=None, last=None, id=None):
@@ -194,7 +194,7 @@ def test_markdown_exact_and_parses_back():
         "## Communication style\n- Short answers, no preamble\n- Prefers code over prose\n\n"
         "## Expertise\n- Python and SQLite\n\n## Interests\n- Cycling\n\n## Avoid\n- Emojis\n"
     )
-    back = ex.lines_from_text(text)
+    back = lines_from_text(text)
     assert [(x.section, x.text, x.author) for x in back] == [
         (x.section, x.text, "user") for x in PROFILE
     ]
@@ -487,15 +487,6 @@ def test_misuse_of_options_is_an_error():
         run("claude", field="about")
     with pytest.raises(ExportError, match="unknown target 'bard'"):
         run("bard")
-
-
-def test_lines_from_text_reads_any_profile_file():
-    text = "# Me\n\nintro paragraph\n\n### Tone\n* terse\n+ dry humour\n  continued\n\n## Empty\n"
-    lines = ex.lines_from_text(text)
-    assert [(x.section, x.text, x.author, x.evidence) for x in lines] == [
-        ("Tone", "terse", "user", []),
-        ("Tone", "dry humour continued", "user", []),
-    ]
 
 
 def test_task_keywords_match_by_stem_and_prefix():

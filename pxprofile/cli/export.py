@@ -158,20 +158,12 @@ def _write_agent_file(lines, agent, max_chars, max_tokens, count_tokens, force, 
 def _lines(source, db, profile, target=None):
     """The lines to export: a file or stdin when given, else the profile (with provenance)."""
     from pxprofile.errors import InputError
-    from pxprofile.profile import export_lines
+    from pxprofile.profile import export_lines, lines_for_export
 
     if source is None:
-        from pxprofile.store import open_db
-
-        database = open_db(db)
-        lines = export_lines(db=database, profile=profile)
         if target == "pam":  # issue 14: imported lines keep the provenance they came with
-            from pxprofile.imported import origins
-
-            found = origins(database, [ln.id for ln in lines])
-            for ln in lines:
-                ln.imported = found.get(ln.id)
-        return lines
+            return _lines_with_origins(db, profile)
+        return lines_for_export(db, profile)
     where = "stdin" if str(source) == "-" else str(source)
     try:
         text = sys.stdin.read() if where == "stdin" else Path(source).read_text(encoding="utf-8")
@@ -180,6 +172,19 @@ def _lines(source, db, profile, target=None):
     except OSError as e:
         raise InputError(f"cannot read {where}: {e.strerror or e}. Check the path.") from e
     return export_lines(text=text)
+
+
+def _lines_with_origins(db, profile):
+    from pxprofile.imported import origins
+    from pxprofile.profile import export_lines
+    from pxprofile.store import open_db
+
+    database = open_db(db)
+    lines = export_lines(db=database, profile=profile)
+    found = origins(database, [ln.id for ln in lines])
+    for ln in lines:
+        ln.imported = found.get(ln.id)
+    return lines
 
 
 def _token_counter(model, notes):
