@@ -28,6 +28,7 @@ FIXTURE_COUNTS = {
     "chatgpt/export-2024-browsing.json": ("chatgpt", 2, 21, 0),
     "chatgpt/citations.json": ("chatgpt", 1, 2, 0),
     "openwebui/export.json": ("openwebui", 3, 8, 0),
+    "agents/gemini-cli/session-2025-12-01T08-00-3c9e1f0a.json": ("gemini-cli", 1, 12, 0),
 }
 
 

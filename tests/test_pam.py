@@ -85,11 +85,9 @@ def test_the_spec_example_imports_its_active_memories(runner, tmp_path, env_setu
     db = tmp_path / "px.db"
     r = runner.invoke(app, ["ingest", str(path), "--no-update", "--db", str(db)])
     assert r.exit_code == 0, r.stderr
-    # the project memory mentions "memory capabilities": the profile's line check
-    # (pxprofile.guard) reads that as a memory command and refuses it, as for any line
+    # every active memory passes the profile's line check (pxprofile.guard) and becomes a line
     assert r.stderr == (
-        "Imported store.json (pam): 3 profile lines added as yours from 4 memories, 1 refused "
-        "('User is actively developing a personal A': a tool or memory command), left out "
+        "Imported store.json (pam): 4 profile lines added as yours from 4 memories, left out "
         "memory #5 (its status is 'retracted').\n"
     )
     conn = sqlite3.connect(db)
@@ -103,7 +101,7 @@ def test_the_spec_example_imports_its_active_memories(runner, tmp_path, env_setu
         "mem-001-identity",
         "Portable AI Memory (claude via gines/0.5.0)",
     )
-    assert [r[0] for r in rows] == ["About me", "Expertise", "Communication style"]
+    assert [r[0] for r in rows] == ["About me", "Expertise", "About me", "Communication style"]
     prov = json.loads(conn.execute("select provenance from imported_lines").fetchone()[0])
     assert prov["conversation_ref"] == "conv-001" and prov["extraction_method"] == "llm_inference"
 
