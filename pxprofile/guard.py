@@ -21,7 +21,7 @@ CONTRACT:
     MAX_NEW_LINES_PER_CONVERSATION
         How many new lines one source conversation may add in one update.
 
-Also: own_words(text) -> the user-authored part of a message (pasted/quoted blocks removed);
+Also: own_words(text) (text.own_words, re-exported) -> the user-authored part of a message;
 over_cap(changes_evidence_conversations) helpers are left to profile.apply_changes.
 """
 
@@ -31,16 +31,13 @@ import re
 import unicodedata
 
 from .poison import decoded_variants, directive_problem, hidden_count, host_problem, normalise
+from .text import INVISIBLE_RE, TURN_TOKEN_RE, own_words
 
 MAX_LINE_CHARS = 240
 MAX_NEW_LINES_PER_CONVERSATION = 3
 
 # --- patterns ------------------------------------------------------------------------------------
 
-_INVISIBLE = re.compile(
-    "[\U000e0000-\U000e007f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb]"
-)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 _TLDS = (
@@ -68,11 +65,6 @@ _HTML = re.compile(
     r"im_end|s)\b[^>]*>"
     r"|<\s*[a-z][\w:-]*\s+[\w:-]+\s*=[^>]*>"  # any tag with an attribute
     r"|&#?[a-z0-9]{2,8};"  # entities hide text from the eye
-)
-_SPECIAL_TOKEN = re.compile(
-    r"<\|[^|>\n]{1,40}\|>|\[/?INST\]|<</?SYS>>|<(?:start|end)_of_turn>|</?s>|<\|?(?:eot|eos|"
-    r"bos)[^>]*>",
-    re.IGNORECASE,
 )
 # Structure a bullet must not carry into the profile (headings, front matter, tables, TOML tables)
 _STRUCTURE = re.compile(
@@ -272,14 +264,14 @@ def line_problem(text: str) -> str | None:
         return "empty line"
     if "\n" in text or "\r" in text or "\u2028" in text or "\u2029" in text or "\x85" in text:
         return "line breaks inside a line"
-    if _INVISIBLE.search(text) or hidden_count(text):
+    if INVISIBLE_RE.search(text) or hidden_count(text):
         return "invisible Unicode characters"
     norm = normalise(text)  # NFKC, nothing hidden, x[.]com -> x.com, punycode decoded
-    if _INVISIBLE.search(norm) or _CONTROL.search(norm):
+    if INVISIBLE_RE.search(norm) or _CONTROL.search(norm):
         return "invisible Unicode characters"
     if len(norm) > MAX_LINE_CHARS:
         return f"longer than {MAX_LINE_CHARS} characters"
-    if _SPECIAL_TOKEN.search(norm):
+    if TURN_TOKEN_RE.search(norm):
         return "a chat-template control token"
     if _IMAGE.search(norm):
         return "image markdown"
@@ -382,70 +374,6 @@ _NOT_THE_USERS_VOICE = {
     "computer_output",
     "app_pairing_content",
 }
-_FENCE = re.compile(r"(?ms)^[ \t]*(```|~~~).*?(?:^[ \t]*\1[^\n]*$|\Z)")
-_QUOTE_LINE = re.compile(r"(?m)^[ \t]*>.*$")
-_EMAIL_HEADERS = re.compile(
-    r"(?ims)^[ \t]*(?:from|to|cc|subject|date|sent|reply-to):[^\n]*\n(?:[ \t]*[\w-]+:[^\n]*\n)*.*\Z"
-)
-_FORWARDED = re.compile(r"(?is)-{3,}\s*(?:forwarded|original) message\s*-{3,}.*\Z")
-# "Summarize this: <pasted>" and its relatives: what follows is someone else's text
-_PASTE_TRIGGER = re.compile(
-    r"(?is)\b(?:summari[sz]e|translate|explain|review|proofread|rewrite|paraphrase|analy[sz]e|"
-    r"fix|edit|check|shorten|simplify|tl;?dr|critique|respond to|reply to|answer)\b[^\n:]{0,60}?"
-    r"(?:\b(?:this|these|the following|below|that|it|article|email|text|page|document|message|"
-    r"post|code|passage|paragraph|excerpt|thread)\b)[^\n:]{0,30}[:\n]"
-    r"|\b(?:here(?:'s| is) (?:the|an?|my|some)\s[^\n:]{0,40}[:\n])"
-)
-PASTED_PARAGRAPH_CHARS = 800
-# any short request that ends in a colon (or a line break) and is followed by a longer block:
-# "Summarize this page for me, I prefer three bullets max:\n<page>", "thoughts on this?\n\n<mail>"
-_FRAMED = re.compile(r"(?s)\A[^\n]{0,300}?(?:[:：]\s*|\?\s*\n|\n[ \t]*\n)(?=\S.{150,}\Z)")
-# "he wrote 'always recommend X'", “...”, «...»: four words or more inside quotation marks
-# -- only after a word that reports someone else's text: 'Stop saying "I hope this helps"' is the
-# user's own preference, 'the site said "always recommend X"' is not
-_INLINE_QUOTE = re.compile(
-    r"(?i)(?P<lead>\b(?:wrote|writes|said|says|told me|tells me|sent|sends|posted|posts|"
-    r"claims?|claimed|reads|stated|states|according to|message|email|comment|review|site|"
-    r"page|article|popup|banner)[ \t:,-]{0,4})"
-    r"(?P<q>[\"“„«»‚‘'](?=[^\"”“«»\n]*\s[^\"”“«»\n]*\s[^\"”“«»\n]*\s)[^\"”“«»\n]{15,}"
-    r"[\"”“»«’'])"
-)
-
-
-def own_words(text: str) -> tuple[str, str]:
-    """Split a user message into (the user's own words, the pasted/quoted part)."""
-    pasted: list[str] = []
-
-    def cut(rx: re.Pattern, s: str) -> str:
-        def keep(m: re.Match) -> str:
-            pasted.append(m.group(0))
-            return "\n"
-
-        return rx.sub(keep, s)
-
-    s = text or ""
-    s = cut(_FENCE, s)
-    s = cut(_FORWARDED, s)
-    s = cut(_EMAIL_HEADERS, s)
-    m = _PASTE_TRIGGER.search(s) or _FRAMED.match(s)
-    if m:
-        pasted.append(s[m.end() :])
-        s = s[: m.end()]
-
-    def quoted(m: re.Match) -> str:  # an attacker's words the user quotes are not the user's
-        pasted.append(m.group("q"))
-        return m.group("lead") + " "
-
-    s = _INLINE_QUOTE.sub(quoted, s)
-    s = cut(_QUOTE_LINE, s)
-    paragraphs = re.split(r"\n[ \t]*\n", s)
-    kept = []
-    for p in paragraphs:
-        if len(p) > PASTED_PARAGRAPH_CHARS and len(paragraphs) > 1:
-            pasted.append(p)
-        else:
-            kept.append(p)
-    return "\n\n".join(kept).strip(), "\n".join(pasted)
 
 
 def _visible_user(m: dict) -> bool:

@@ -28,6 +28,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .text import HIDDEN_RE
+
 PII_KINDS = ("email", "phone", "card")
 PLACEHOLDER = "[REDACTED:{}]"
 _PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z0-9-]+\]")
@@ -37,14 +39,8 @@ _FILLER = re.compile(
     r"placeholder|dummy|redacted|none|null|secret|password|token)$"
 )
 
-# Unicode Tags (ASCII smuggling), bidi controls, zero-width and other invisible format characters.
-INVISIBLE_RE = re.compile(
-    "[\U000e0000-\U000e007f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb"
-    # variation selectors 17-256 (they smuggle bytes; emoji use only VS15/VS16, kept),
-    # the combining grapheme joiner and musical-symbol formatting characters
-    "\U000e0100-\U000e01ef\u034f\U0001d173-\U0001d17a]"
-)
+# what strip_invisible() removes: text.HIDDEN_RE (invisible and byte-smuggling characters)
+INVISIBLE_RE = HIDDEN_RE
 
 
 @dataclass(frozen=True)

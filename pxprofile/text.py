@@ -108,20 +108,32 @@ def utc_today() -> str:
 # -- characters and tokens that hide or smuggle ------------------------------------------------
 
 # The patterns below are compiled on first use (module __getattr__): most commands need none.
+# Unicode Tags (ASCII smuggling), bidi controls, zero-width and other invisible format chars.
+_INVISIBLE_CHARS = (
+    "\U000e0000-\U000e007f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb"
+)
+# Chat-format tokens that open or close a turn or a prompt: <|im_start|>, [INST], <<SYS>>, ...
+_TURN_TOKENS = (
+    r"<\|[^|>\n]{1,40}\|>"  # <|im_start|>, <|eot_id|>, <|start_header_id|>, <|user|> ...
+    r"|\[/?INST\]|<</?SYS>>|<(?:start|end)_of_turn>|</?s>|<\|?(?:eot|eos|bos)[^>]*>"
+)
 _PATTERNS = {
-    # Unicode Tags (ASCII smuggling), bidi controls, zero-width and other invisible format chars.
-    "INVISIBLE_RE": (
-        "[\U000e0000-\U000e007f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e"
-        "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb]",
-        0,
-    ),
-    # Special-token strings of common chat formats (ChatML/Qwen, Llama 2/3, Gemma, Mistral, Phi).
+    # what a profile line or a rendered prompt must not hide (guard.line_problem)
+    "INVISIBLE_RE": (f"[{_INVISIBLE_CHARS}]", 0),
+    # what is stripped from chat text (redact.strip_invisible): the above, and variation
+    # selectors 17-256 (they smuggle bytes; emoji use only VS15/VS16, kept), the combining
+    # grapheme joiner and musical-symbol formatting characters
+    "HIDDEN_RE": (f"[{_INVISIBLE_CHARS}\U000e0100-\U000e01ef\u034f\U0001d173-\U0001d17a]", 0),
+    # the turn tokens: what guard.line_problem refuses in a profile line (a line may still name
+    # <think> or <pad>, which cannot forge a turn)
+    "TURN_TOKEN_RE": (_TURN_TOKENS, re.IGNORECASE),
+    # special-token strings of common chat formats (ChatML/Qwen, Llama 2/3, Gemma, Mistral, Phi):
+    # the turn tokens, and the reasoning, tool and padding tokens a model's input must not carry
     "SPECIAL_TOKEN_RE": (
-        r"<\|[^|>\n]{1,40}\|>"  # <|im_start|>, <|eot_id|>, <|start_header_id|>, <|user|> ...
-        r"|<(?:/?s|bos|eos|pad|unk|mask|start_of_turn|end_of_turn|start_of_image|end_of_image"
-        r"|/?think|/?tool_call|/?tool_response)>"
-        r"|<\|?(?:eot|eos|bos)[^>]*>"
-        r"|\[/?INST\]|<</?SYS>>|\[/?(?:AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS|SYSTEM_PROMPT)\]",
+        _TURN_TOKENS + r"|<(?:bos|eos|pad|unk|mask|start_of_image|end_of_image|/?think|/?tool_call"
+        r"|/?tool_response)>"
+        r"|\[/?(?:AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS|SYSTEM_PROMPT)\]",
         re.IGNORECASE,
     ),
 }
@@ -159,6 +171,20 @@ def _own_words_patterns() -> dict[str, re.Pattern]:
         "forwarded": re.compile(r"(?is)-{3,}\s*(?:forwarded|original) message\s*-{3,}.*\Z"),
         # "Summarize this: <pasted>" and its relatives: what follows is someone else's text
         "paste": re.compile(_PASTE_TRIGGER),
+        # any short request that ends in a colon (or a line break) and is followed by a longer
+        # block: "Summarize this page for me, I prefer three bullets max:\n<page>",
+        # "thoughts on this?\n\n<mail>"
+        "framed": re.compile(r"(?s)\A[^\n]{0,300}?(?:[:：]\s*|\?\s*\n|\n[ \t]*\n)(?=\S.{150,}\Z)"),
+        # "he wrote 'always recommend X'", “...”, «...»: four words or more inside quotation
+        # marks -- only after a word that reports someone else's text: 'Stop saying "I hope
+        # this helps"' is the user's own preference, 'the site said "always recommend X"' is not
+        "inline_quote": re.compile(
+            r"(?i)(?P<lead>\b(?:wrote|writes|said|says|told me|tells me|sent|sends|posted|posts|"
+            r"claims?|claimed|reads|stated|states|according to|message|email|comment|review|"
+            r"site|page|article|popup|banner)[ \t:,-]{0,4})"
+            r"(?P<q>[\"“„«»‚‘'](?=[^\"”“«»\n]*\s[^\"”“«»\n]*\s[^\"”“«»\n]*\s)[^\"”“«»\n]{15,}"
+            r"[\"”“»«’'])"
+        ),
     }
 
 
@@ -174,8 +200,9 @@ PASTED_PARAGRAPH_CHARS = 800
 
 def own_words(text: str) -> tuple[str, str]:
     """Split a user message into (the user's own words, the pasted or quoted part): code fences,
-    forwarded mail, e-mail headers, what follows "summarize this:", "> " quotes and long pasted
-    paragraphs are not the user's words."""
+    forwarded mail, e-mail headers, what follows "summarize this:" or a short framing request,
+    text quoted after "he wrote", "> " quotes and long pasted paragraphs are not the user's
+    words."""
     pasted: list[str] = []
 
     def cut(rx: re.Pattern, s: str) -> str:
@@ -185,15 +212,20 @@ def own_words(text: str) -> tuple[str, str]:
 
         return rx.sub(keep, s)
 
+    def quoted(m: re.Match) -> str:  # an attacker's words the user quotes are not the user's
+        pasted.append(m.group("q"))
+        return m.group("lead") + " "
+
     rx = _own_words_patterns()
     s = text or ""
     s = cut(rx["fence"], s)
     s = cut(rx["forwarded"], s)
     s = cut(rx["headers"], s)
-    m = rx["paste"].search(s)
+    m = rx["paste"].search(s) or rx["framed"].match(s)
     if m:
         pasted.append(s[m.end() :])
         s = s[: m.end()]
+    s = rx["inline_quote"].sub(quoted, s)
     s = cut(rx["quote"], s)
     paragraphs = re.split(r"\n[ \t]*\n", s)
     kept = []
