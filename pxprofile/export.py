@@ -472,9 +472,8 @@ def export_prompt(
         else:
             lines, result.off_task = select_for_task(lines, task)
         if result.off_task:
-            n = len(result.off_task)
             result.notes.append(
-                f"Left out {n} line{'s' if n != 1 else ''} not relevant to the task "
+                f"Left out {plural(len(result.off_task), 'line')} not relevant to the task "
                 f"({len(lines)} kept)."
             )
         if not lines:

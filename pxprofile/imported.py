@@ -22,7 +22,6 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from . import document, fileio, guard
@@ -31,6 +30,7 @@ from .errors import ConflictError, FormatError, ProfileError
 from .importers.memories import FORMATS, LeftOut, Memory
 from .ingest import IngestSummary
 from .pam import content_hash
+from .text import plural, utc_now
 
 
 @dataclass
@@ -47,8 +47,8 @@ class MemorySummary(IngestSummary):
     def line(self) -> str:
         head = super().line()[:-1] + "; " if self.conversations else self._head()
         parts = [
-            f"{self.lines_added} profile line{'s' if self.lines_added != 1 else ''} added "
-            f"as yours from {self.memories} memor{'y' if self.memories == 1 else 'ies'}"
+            f"{plural(self.lines_added, 'profile line')} added as yours from "
+            f"{plural(self.memories, 'memory', 'memories')}"
         ]
         if self.already:
             parts.append(f"{self.already} already in the profile")
@@ -86,10 +86,6 @@ def _tap(records: Iterable, taken: list) -> Iterator:
             taken.append(rec)
         else:
             yield rec
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 # -- adopting memories as user lines ---------------------------------------------------------
@@ -221,7 +217,7 @@ class _Texts:
 def _record(db, pname, plan, lines, summary, source: str, sha: str) -> None:
     if plan is None:
         return
-    now = _now()
+    now = utc_now()
     rows = []
     for m, is_new in [(m, True) for m in plan.add] + [(m, False) for m in plan.link]:
         same = (lambda t, m=m: t == m.text) if is_new else (lambda t, m=m: prof.similar(t, m.text))

@@ -18,11 +18,8 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
-
-import sqlite_utils
 
 from .errors import FormatError
 from .importers.common import (
@@ -36,7 +33,8 @@ from .importers.common import (
 )
 from .importers.detect import Opened, open_input
 from .redact import configured_pii, count_invisible, redact
-from .store import translate_errors, write_tx
+from .store import Database, translate_errors, write_tx
+from .text import plural, utc_now
 
 Progress = Callable[[int, int | None], None]
 BATCH = 5000
@@ -92,26 +90,24 @@ class IngestSummary:
     def line(self) -> str:
         name = "stdin" if self.path in ("-", "<stdin>") else Path(self.path).name
         s = (
-            f"Ingested {name} ({self.format}): {_n(self.conversations, 'conversation')}, "
-            f"{_n(self.added, 'message')} added, {self.skipped} skipped, {_n(self.pairs, 'pair')}"
+            f"Ingested {name} ({self.format}): {plural(self.conversations, 'conversation')}, "
+            f"{plural(self.added, 'message')} added, {self.skipped} skipped, "
+            f"{plural(self.pairs, 'pair')}"
         )
         if self.feedback:
             s += f", {self.feedback} feedback"
         if self.redacted:
-            s += f"; secrets or personal data redacted in {_n(self.redacted, 'message')}"
+            s += f"; secrets or personal data redacted in {plural(self.redacted, 'message')}"
         if self.invisible:
-            s += f"; {_n(self.invisible, 'invisible character')} stripped"
+            s += f"; {plural(self.invisible, 'invisible character')} stripped"
         if self.errors:
-            s += f"; {_n(len(self.errors), 'corrupt conversation')} not imported ({self.errors[0]})"
+            corrupt = plural(len(self.errors), "corrupt conversation")
+            s += f"; {corrupt} not imported ({self.errors[0]})"
         return s + "."
 
 
-def _n(k: int, word: str) -> str:
-    return f"{k} {word}{'' if k == 1 else 's'}"
-
-
 def ingest_path(
-    db: sqlite_utils.Database,
+    db: Database,
     path: str | Path,
     *,
     format: str | None = None,
@@ -139,7 +135,7 @@ def ingest_path(
 
 
 def ingest_stream(
-    db: sqlite_utils.Database,
+    db: Database,
     stream: BinaryIO,
     *,
     name: str = "<stdin>",
@@ -161,12 +157,8 @@ def _route(db, opened: Opened, stored_path: str, name: str, redact_storage: bool
     return ingest_opened(db, opened, stored_path, name, redact_storage, _write)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _write(
-    db: sqlite_utils.Database,
+    db: Database,
     opened: Opened,
     stored_path: str,
     name: str,
@@ -177,7 +169,7 @@ def _write(
         db.conn.execute("PRAGMA secure_delete = ON")
     try:
         with write_tx(db):
-            now = _now()
+            now = utc_now()
             cur = db.conn.execute(
                 "INSERT INTO sources (path, sha256, format, size, first_imported_at, imported_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
