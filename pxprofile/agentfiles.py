@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import fileio
+from .choices import AGENTS, WRITABLE_AGENTS
 from .errors import ExportError, InputError
 
-AGENTS = ("claude-code", "codex", "gemini-cli", "aider")
-WRITABLE = ("claude-code", "codex", "gemini-cli")  # aider has no user-level instruction file
+WRITABLE = WRITABLE_AGENTS  # aider has no user-level instruction file
 START = "<!-- pxprofile:start -->"
 END = "<!-- pxprofile:end -->"
 NOTE = "<!-- Managed by pxprofile (`pxprofile export --write`); edits inside are replaced. -->"

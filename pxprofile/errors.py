@@ -49,3 +49,7 @@ class ConflictError(ProfileError):
 
 class ExportError(PxprofileError):
     """The profile cannot be exported as asked (egress check, budget, target)."""
+
+
+class ExportUsageError(UsageError, ExportError):
+    """Export options that do not go together (--style without --for claude, ...): exit 2."""

@@ -35,18 +35,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import ExportError
+from .choices import CHATGPT_FIELDS, CLAUDE_STYLES, JSON_TARGETS, TARGETS, WRITABLE_AGENTS
+from .errors import ExportError, ExportUsageError
 from .poison import strip_hidden
 from .text import estimate_tokens, plural, utc_today
 
 if TYPE_CHECKING:
     from .profile import Line
 
-TARGETS = ("claude", "chatgpt", "gemini", "openai", "ollama", "llm", "markdown", "json")
-TARGETS += ("pam",)  # issue 14: a Portable AI Memory v1.0 file (pxprofile.pam)
+# pam: a Portable AI Memory v1.0 file (pxprofile.pam, issue 14); claude-code, codex, gemini-cli:
 # coding agents' user-level instruction files (issue 15; agentfiles.py writes them)
-AGENT_TARGETS = ("claude-code", "codex", "gemini-cli")
-TARGETS += AGENT_TARGETS
+AGENT_TARGETS = WRITABLE_AGENTS
 # these files load into every session: a default budget (about 1,000 tokens), like ChatGPT's field
 AGENT_FILE_CHARS = 4000
 AGENT_FRAME = (
@@ -54,8 +53,6 @@ AGENT_FRAME = (
     "They describe me and how I like to work: apply them where they are relevant; what I ask "
     "in a session takes precedence."
 )
-CLAUDE_STYLES = ("block", "memory")
-CHATGPT_FIELDS = ("about", "respond")
 CHATGPT_FIELD_CHARS = 1500  # widely reported (third-party) limit of each custom-instruction field
 CHATGPT_LABELS = {
     "about": "What should ChatGPT know about you?",
@@ -418,6 +415,55 @@ def _drop_note(dropped: list[Line], why: str, limit: int = 20) -> str:
     return "\n".join(rows)
 
 
+def check_options(
+    target: str,
+    *,
+    style: str | None = None,
+    field: str | None = None,
+    as_json: bool = False,
+    write: bool = False,
+) -> None:
+    """The options an export accepts together (the one place they are checked): raises
+    ExportUsageError (exit 2) naming the option at fault."""
+    if target not in TARGETS:
+        raise ExportUsageError(
+            f"unknown target {target!r} for --for. Choose one of: {', '.join(TARGETS)}."
+        )
+    if style is not None and (target != "claude" or style not in CLAUDE_STYLES):
+        raise ExportUsageError(
+            "--style memory is for --for claude. Leave --style out for other targets."
+        )
+    if field is not None and (target != "chatgpt" or field not in CHATGPT_FIELDS):
+        raise ExportUsageError(
+            "--field about|respond is for --for chatgpt. Leave --field out otherwise."
+        )
+    if as_json and target not in JSON_TARGETS:
+        raise ExportUsageError(
+            "--json is for --for openai or chatgpt. Use --for json for the lines as JSON."
+        )
+    if write and target not in AGENT_TARGETS:
+        raise ExportUsageError("--write is for --for claude-code, codex or gemini-cli.")
+
+
+@dataclass
+class _Budget:
+    """What the output must fit in: characters and/or tokens (counted by ``count``)."""
+
+    max_chars: int | None
+    max_tokens: int | None
+    count: Measure
+    words: str  # the budget as said in notes: "60 characters and 8 tokens (estimated)"
+
+    def fits(self, text: str) -> bool:
+        if self.max_chars is not None and len(text) > self.max_chars:
+            return False
+        return self.max_tokens is None or self.count(text) <= self.max_tokens
+
+    @property
+    def bounded(self) -> bool:
+        return self.max_chars is not None or self.max_tokens is not None
+
+
 def export_prompt(
     lines: list[Line],
     target: str = "claude",
@@ -442,20 +488,7 @@ def export_prompt(
     relevant lines are kept (chosen by ``engine`` when given). Raises ExportError when the
     egress check fails and not ``force``, or when the budget cannot hold a single line.
     """
-    if target not in TARGETS:
-        raise ExportError(f"unknown target {target!r}. Choose one of: {', '.join(TARGETS)}.")
-    if style not in (None, *CLAUDE_STYLES) or (style == "memory" and target != "claude"):
-        raise ExportError(
-            "--style memory is for --for claude. Leave --style out for other targets."
-        )
-    if field is not None and (target != "chatgpt" or field not in CHATGPT_FIELDS):
-        raise ExportError(
-            "--field about|respond is for --for chatgpt. Leave --field out otherwise."
-        )
-    if as_json and target not in ("openai", "chatgpt", "json"):
-        raise ExportError(
-            "--json is for --for openai or chatgpt. Use --for json for the lines as JSON."
-        )
+    check_options(target, style=style, field=field, as_json=as_json)
     today = today or utc_today()
     result = Export(text="")
     lines = list(lines)
@@ -465,35 +498,16 @@ def export_prompt(
             "`pxprofile ingest`, or write lines into the profile (`pxprofile path profile`)."
         )
         return result
-
     if task:
-        if engine is not None:
-            lines, result.off_task = select_with_model(lines, task, engine)
-        else:
-            lines, result.off_task = select_for_task(lines, task)
-        if result.off_task:
-            result.notes.append(
-                f"Left out {plural(len(result.off_task), 'line')} not relevant to the task "
-                f"({len(lines)} kept)."
-            )
+        lines = _on_task(lines, task, engine, result)
         if not lines:
-            result.notes.append(
-                "No line of the profile is relevant to the task: nothing to export."
-            )
             return result
-
-    estimated = count_tokens is None
-    count = count_tokens or estimate_tokens
     if target == "chatgpt" and max_chars is None:
         max_chars = CHATGPT_FIELD_CHARS  # each field's length limit holds whatever else is asked
     if target in AGENT_TARGETS and max_chars is None and max_tokens is None:
         max_chars = AGENT_FILE_CHARS  # loaded into every session: a default budget applies
-    words = _budget_words(max_chars, max_tokens, estimated)
-
-    def fits(text: str) -> bool:
-        if max_chars is not None and len(text) > max_chars:
-            return False
-        return max_tokens is None or count(text) <= max_tokens
+    words = _budget_words(max_chars, max_tokens, count_tokens is None)
+    budget = _Budget(max_chars, max_tokens, count_tokens or estimate_tokens, words)
 
     def draw(subset: list[Line]) -> str:
         # nothing invisible leaves, whatever the profile file holds (Tags, variation selectors)
@@ -502,34 +516,11 @@ def export_prompt(
         )
 
     if target == "chatgpt":
-        fields: dict[str, str] = {}
-        for name in CHATGPT_FIELDS if field is None else (field,):
-            part = [ln for ln in lines if respond_section(ln.section) == (name == "respond")]
-            kept, dropped = fit(part, draw, fits)
-            _check_fit(part, kept, len(draw([])), words)
-            if dropped:
-                why = f"to fit {words} in the field {CHATGPT_LABELS[name]!r}"
-                result.notes.append(_drop_note(dropped, why))
-            result.kept += kept
-            result.dropped += dropped
-            if kept:
-                fields[name] = draw(kept)
+        result.text = _chatgpt(lines, draw, budget, result, field=field, as_json=as_json)
         _egress(result, force)
-        if as_json:
-            names = CHATGPT_FIELDS if field is None else (field,)
-            data = {k: fields.get(k, "") for k in names}
-            text = json.dumps(data, indent=2, ensure_ascii=False)
-        elif field is not None:
-            text = fields.get(field, "")
-            if not text:
-                result.notes.append(f"No line of the profile belongs in the {field!r} field.")
-        else:
-            text = "\n\n".join(f"## {CHATGPT_LABELS[k]}\n\n{v}" for k, v in fields.items())
-        result.text = f"{text}\n" if text else ""
         return result
-
-    if max_chars is not None or max_tokens is not None:
-        kept, dropped = fit(lines, draw, fits)
+    if budget.bounded:
+        kept, dropped = fit(lines, draw, budget.fits)
         _check_fit(lines, kept, len(draw([])), words)
         if dropped:
             result.notes.append(_drop_note(dropped, f"to fit {words}"))
@@ -544,6 +535,56 @@ def export_prompt(
             "`ollama create`."
         )
     return result
+
+
+def _on_task(lines: list[Line], task: str, engine: Any, result: Export) -> list[Line]:
+    """The lines relevant to ``task`` (the engine chooses when given); notes what was left out."""
+    if engine is not None:
+        lines, result.off_task = select_with_model(lines, task, engine)
+    else:
+        lines, result.off_task = select_for_task(lines, task)
+    if result.off_task:
+        result.notes.append(
+            f"Left out {plural(len(result.off_task), 'line')} not relevant to the task "
+            f"({len(lines)} kept)."
+        )
+    if not lines:
+        result.notes.append("No line of the profile is relevant to the task: nothing to export.")
+    return lines
+
+
+def _chatgpt(
+    lines: list[Line],
+    draw: Callable[[list[Line]], str],
+    budget: _Budget,
+    result: Export,
+    *,
+    field: str | None,
+    as_json: bool,
+) -> str:
+    """ChatGPT's two custom-instruction fields (or one, ``field``), each fitted on its own."""
+    names = CHATGPT_FIELDS if field is None else (field,)
+    fields: dict[str, str] = {}
+    for name in names:
+        part = [ln for ln in lines if respond_section(ln.section) == (name == "respond")]
+        kept, dropped = fit(part, draw, budget.fits)
+        _check_fit(part, kept, len(draw([])), budget.words)
+        if dropped:
+            why = f"to fit {budget.words} in the field {CHATGPT_LABELS[name]!r}"
+            result.notes.append(_drop_note(dropped, why))
+        result.kept += kept
+        result.dropped += dropped
+        if kept:
+            fields[name] = draw(kept)
+    if as_json:
+        text = json.dumps({k: fields.get(k, "") for k in names}, indent=2, ensure_ascii=False)
+    elif field is not None:
+        text = fields.get(field, "")
+        if not text:
+            result.notes.append(f"No line of the profile belongs in the {field!r} field.")
+    else:
+        text = "\n\n".join(f"## {CHATGPT_LABELS[k]}\n\n{v}" for k, v in fields.items())
+    return f"{text}\n" if text else ""
 
 
 def _check_fit(lines: list[Line], kept: list[Line], frame: int, words: str) -> None:

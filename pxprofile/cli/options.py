@@ -1,7 +1,11 @@
 """Options shared by several commands, declared once (sqlite-utils' ``output_options`` idea).
 
 Each is an ``Annotated`` type: a command takes ``profile: ProfileOption = None``. Short flags are
-the same everywhere they exist: -p --profile, -m --model, -q --quiet, -v --verbose.
+the same everywhere they exist: -p --profile, -m --model, -q --quiet, -v --verbose, -f --for
+(export; --format has no short flag: formats are detected by content).
+
+Fixed sets of names (pxprofile.choices owns them) are typer choices: an Enum per set, so a wrong
+name is a usage error that lists the right ones.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from pxprofile import choices
 
 ProfileOption = Annotated[
     str | None,
@@ -45,3 +51,15 @@ class Place(StrEnum):
     config = "config"
     profile = "profile"
     models = "models"
+
+
+def _choice(name: str, values: tuple[str, ...]) -> type[StrEnum]:
+    return StrEnum(name, {v: v for v in values})
+
+
+Format = _choice("Format", choices.FORMATS)
+Agent = _choice("Agent", choices.AGENTS)
+Target = _choice("Target", choices.TARGETS)
+ClaudeStyle = _choice("ClaudeStyle", choices.CLAUDE_STYLES)
+ChatgptField = _choice("ChatgptField", choices.CHATGPT_FIELDS)
+PromptStyle = _choice("PromptStyle", choices.PROMPT_STYLES)

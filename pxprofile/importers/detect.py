@@ -15,15 +15,14 @@ from itertools import chain
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
+# FORMATS: every --format name (chat exports, issue 14's grok ... and memory files); coding
+# agents (AGENT_FORMATS, issue 15) are detected by content only, so not in FORMATS
+from pxprofile.choices import AGENT_FORMATS, FORMATS
 from pxprofile.errors import FormatError, InputError, TooLargeError
 
 from . import chatgpt, claude, gemini, llm, more, openai, openwebui, text
 from .common import LIMITS, JsonReader, Limits, Record
 
-FORMATS = ("chatgpt", "claude", "gemini", "openai", "sharegpt", "openwebui", "llm", "text")
-FORMATS += more.FORMATS  # issue 14: grok, deepseek, aistudio, sillytavern, memory files
-# coding agents (issue 15): detected by content only, so not in FORMATS (--format)
-AGENT_FORMATS = ("claude-code", "codex", "gemini-cli", "aider")
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 SQLITE_MAGIC = b"SQLite format 3\x00"

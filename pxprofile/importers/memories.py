@@ -21,7 +21,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-FORMATS = ("claude-memories", "chatgpt-memories", "pam")
+from pxprofile.choices import MEMORY_FORMATS
+
+FORMATS = MEMORY_FORMATS
 ABOUT = "About me"
 STYLE = "Communication style"
 CHATGPT_MD_HEADER = "# ChatGPT Memory Export"

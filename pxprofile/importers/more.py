@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from pxprofile.choices import MORE_CHAT_FORMATS
+
 from . import aistudio, deepseek, grok, memories, sillytavern
 
-CHAT_FORMATS = ("grok", "deepseek", "aistudio", "sillytavern")
+CHAT_FORMATS = MORE_CHAT_FORMATS
 FORMATS = CHAT_FORMATS + memories.FORMATS
 
 
