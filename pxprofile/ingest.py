@@ -17,11 +17,12 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import FormatError
+from .errors import FormatError, PxprofileError
 from .importers.common import (
     Conversation,
     Feedback,
@@ -31,7 +32,7 @@ from .importers.common import (
     clean,
     content_hash,
 )
-from .importers.detect import Opened, open_input
+from .importers.detect import Opened, check_format, open_input
 from .redact import configured_pii, count_invisible, redact
 from .store import Database, translate_errors, write_tx
 from .text import plural, utc_now
@@ -104,6 +105,82 @@ class IngestSummary:
             corrupt = plural(len(self.errors), "corrupt conversation")
             s += f"; {corrupt} not imported ({self.errors[0]})"
         return s + "."
+
+
+@dataclass
+class IngestRun:
+    """Several files ingested in turn: one summary per file read, one message per file that
+    failed (nothing of it stored)."""
+
+    files: int
+    summaries: list[IngestSummary] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    TOTALS = ("conversations", "messages", "added", "skipped", "pairs", "feedback")
+
+    def totals(self) -> dict[str, int]:
+        return {k: sum(getattr(s, k) for s in self.summaries) for k in self.TOTALS}
+
+    def to_dict(self) -> dict:
+        return {
+            **self.totals(),
+            "errors": [e for s in self.summaries for e in s.errors],
+            "files": [s.to_dict() for s in self.summaries],
+        }
+
+    def total_line(self) -> str:
+        t = self.totals()
+        return (
+            f"Total: {len(self.summaries)} of {self.files} files, "
+            f"{plural(t['conversations'], 'conversation')}, {plural(t['added'], 'message')} "
+            f"added, {t['skipped']} skipped, {plural(t['pairs'], 'pair')}."
+        )
+
+
+class IngestReport:
+    """What ingest_files() tells as it goes; the command line subclasses it to show progress
+    bars and lines on stderr. These defaults say nothing."""
+
+    def progress(self, name: str) -> AbstractContextManager[Progress | None]:
+        """A context around reading ``name`` that yields a byte-progress callback (or None)."""
+        return nullcontext()
+
+    def summary(self, summary: IngestSummary) -> None:
+        """One file was read."""
+
+    def failure(self, message: str) -> None:
+        """One file (of several) could not be read: nothing of it was stored."""
+
+
+def ingest_files(
+    db: Database,
+    names: list[str],
+    *,
+    format: str | None = None,
+    redact_storage: bool = False,
+    report: IngestReport | None = None,
+) -> IngestRun:
+    """ingest_path() for each file ("-": stdin) in turn. One file's error is raised; with
+    several, a file that fails is reported (``report.failure``, one line) and the others go
+    on. ``report`` sees each file's progress and summary as soon as they come."""
+    check_format(format)  # a wrong --format is one usage error, not one per file
+    report = report or IngestReport()
+    run = IngestRun(files=len(names))
+    for name in names:
+        try:
+            with report.progress(name) as bar:
+                summary = ingest_path(
+                    db, name, format=format, progress=bar, redact_storage=redact_storage
+                )
+        except PxprofileError as e:
+            if len(names) == 1:
+                raise
+            run.failures.append(" ".join(str(e).split()))
+            report.failure(run.failures[-1])
+            continue
+        run.summaries.append(summary)
+        report.summary(summary)
+    return run
 
 
 def ingest_path(

@@ -39,6 +39,11 @@ class AgentIngest:
     def added(self) -> int:
         return sum(s.added + s.feedback for s in self.summaries)
 
+    def done_line(self) -> str:
+        """What `ingest --from` says at the end: ``codex: 3 session file(s).``"""
+        empty = f", {self.empty} without messages yet" if self.empty else ""
+        return f"{self.agent}: {self.files} session file(s){empty}."
+
     def to_dict(self) -> dict:
         return {
             "agent": self.agent,

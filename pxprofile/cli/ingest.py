@@ -8,7 +8,11 @@ from typing import Annotated
 
 import typer
 
-from . import DbOption, JsonOption, app, print_json, stderr_console
+from pxprofile.choices import FORMATS
+
+from . import app
+from .options import Agent, DbOption, JsonOption, ModelOption, QuietOption
+from .output import print_json, stderr_console
 
 BIG_INPUT = 20 * 1024**2  # show a progress bar above this size (when stderr is a terminal)
 
@@ -24,22 +28,16 @@ def ingest(
     format: Annotated[
         str | None,
         typer.Option(
-            "--format",
-            "-f",
-            help="Force a format: chatgpt, claude, gemini, openai, sharegpt, openwebui, llm, text, "
-            "grok, deepseek, aistudio, sillytavern, claude-memories, chatgpt-memories, pam.",
+            "--format",  # no short flag: formats are detected by content (-f is export's --for)
+            help=f"Force a format: {', '.join(FORMATS)}.",
         ),
     ] = None,
     json_: JsonOption = False,
     no_update: Annotated[
         bool, typer.Option("--no-update", help="Do not update the profile after ingesting.")
     ] = False,
-    model: Annotated[
-        str | None, typer.Option("--model", help="Model for the profile update.")
-    ] = None,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")
-    ] = False,
+    model: ModelOption = None,
+    quiet: QuietOption = False,
     redact_storage: Annotated[
         bool,
         typer.Option(
@@ -47,11 +45,11 @@ def ingest(
         ),
     ] = False,
     from_agent: Annotated[
-        str | None,
+        Agent | None,
         typer.Option(
             "--from",
-            help="A coding agent's sessions: claude-code, codex, gemini-cli or aider (FILES: "
-            "folders or files to read instead of the agent's own folder).",
+            help="A coding agent's sessions (FILES: folders or files to read instead of the "
+            "agent's own folder).",
         ),
     ] = None,
     db: DbOption = None,
@@ -61,112 +59,85 @@ def ingest(
 
     Formats are detected by content. Ingesting the same export again adds nothing new.
     """
-    from pxprofile.errors import PxprofileError
-    from pxprofile.importers.detect import check_format
-    from pxprofile.ingest import IngestSummary, ingest_path
+    from pxprofile.ingest import ingest_files
     from pxprofile.store import open_db
 
-    try:
-        check_format(format)
-    except PxprofileError as e:
-        raise typer.BadParameter(str(e), param_hint="--format") from None
+    report = _Report(quiet or json_, model=model, update=not no_update)
     if from_agent is not None:
-        opts = {"quiet": quiet, "as_json": json_, "no_update": no_update, "model": model}
-        return _ingest_agent(from_agent, files, db, redact_storage=redact_storage, **opts)
-    if not files:
-        if sys.stdin.isatty():
-            raise typer.BadParameter(
-                "give one or more export files, or '-' to read stdin", param_hint="FILES"
-            )
-        files = ["-"]
+        return _ingest_agent(from_agent.value, files, db, redact_storage, json_, report)
+    files = files or _stdin_or_usage_error()
     database = open_db(db)
-    err = stderr_console()
-    summaries: list[IngestSummary] = []
-    failed = 0
-    for name in files:
-        try:
-            with _progress(name, quiet or json_, err) as progress:
-                summary = ingest_path(
-                    database, name, format=format, progress=progress, redact_storage=redact_storage
-                )
-        except PxprofileError as e:
-            if len(files) == 1:
-                raise
-            failed += 1
-            typer.echo("Error: " + " ".join(str(e).split()), err=True)
-            continue
-        summaries.append(summary)
-        if not quiet and not json_:
-            err.print(summary.line(), markup=False, soft_wrap=True)
-    total = {
-        k: sum(getattr(s, k) for s in summaries)
-        for k in ("conversations", "messages", "added", "skipped", "pairs", "feedback")
-    }
+    run = ingest_files(database, files, format=format, redact_storage=redact_storage, report=report)
     if json_:
-        print_json(
-            {
-                **total,
-                "errors": [e for s in summaries for e in s.errors],
-                "files": [s.to_dict() for s in summaries],
-            }
-        )
+        print_json(run.to_dict())
     elif len(files) > 1 and not quiet:
-        conversations, added, pairs = (
-            _plural(total["conversations"], "conversation"),
-            _plural(total["added"], "message"),
-            _plural(total["pairs"], "pair"),
-        )
-        err.print(
-            f"Total: {len(summaries)} of {len(files)} files, {conversations}, {added} added, "
-            f"{total['skipped']} skipped, {pairs}.",
-            markup=False,
-            soft_wrap=True,
-        )
-    if summaries and not no_update:
-        _after_ingest(database, quiet=quiet or json_, model=model, err=err)
-    if failed:
+        report.say(run.total_line())
+    report.after_ingest(database, run.summaries)
+    if run.failures:
         raise typer.Exit(1)
 
 
-def _ingest_agent(agent, paths, db, *, quiet, as_json, no_update, model, redact_storage) -> None:
+def _stdin_or_usage_error() -> list[str]:
+    """No FILES: read stdin when something is piped in, else a usage error."""
+    if sys.stdin.isatty():
+        raise typer.BadParameter(
+            "give one or more export files, or '-' to read stdin", param_hint="FILES"
+        )
+    return ["-"]
+
+
+def _ingest_agent(agent, paths, db, redact_storage, as_json, report: _Report) -> None:
     """`ingest --from AGENT`: the discovery and the per-file ingests are sync.ingest_agent."""
-    from pxprofile.agentfiles import AGENTS
     from pxprofile.store import open_db
     from pxprofile.sync import ingest_agent
 
-    if agent not in AGENTS:
-        raise typer.BadParameter(f"choose one of: {', '.join(AGENTS)}", param_hint="--from")
     database = open_db(db)
-    err = stderr_console()
     done = ingest_agent(
         database, agent, paths or None, redact_storage=redact_storage, require_files=True
     )
-    quiet = quiet or as_json
     for line in [s.line() for s in done.summaries] + [f"Error: {f}" for f in done.failures]:
-        if not quiet or line.startswith("Error:"):
-            err.print(line, markup=False, soft_wrap=True)
+        if not report.quiet or line.startswith("Error:"):
+            report.say(line)
     if as_json:
         print_json(done.to_dict())
-    elif not quiet:
-        empty = f", {done.empty} without messages yet" if done.empty else ""
-        err.print(f"{agent}: {done.files} session file(s){empty}.", markup=False, soft_wrap=True)
-    if done.summaries and not no_update:
-        _after_ingest(database, quiet=quiet, model=model, err=err)
+    elif not report.quiet:
+        report.say(done.done_line())
+    report.after_ingest(database, done.summaries)
     if done.failures:
         raise typer.Exit(1)
 
 
-def _plural(k: int, word: str) -> str:
-    return f"{k} {word}{'' if k == 1 else 's'}"
+class _Report:
+    """ingest_files' report on stderr: progress bars, one line per file, the update after."""
 
+    def __init__(self, quiet: bool, *, model: str | None, update: bool):
+        self.quiet, self.model, self.update = quiet, model, update
+        self.err = stderr_console()
 
-def _after_ingest(database, *, quiet: bool, model: str | None, err) -> None:
-    from .update import after_ingest
+    def say(self, line: str) -> None:
+        self.err.print(line, markup=False, soft_wrap=True)
 
-    try:
-        after_ingest(database, quiet=quiet, model=model)
-    except Exception as e:  # the update never fails an ingest that succeeded
-        err.print(f"Warning: the profile was not updated: {e}", markup=False, soft_wrap=True)
+    def progress(self, name: str):
+        return _progress(name, self.quiet, self.err)
+
+    def summary(self, summary) -> None:
+        if not self.quiet:
+            self.say(summary.line())
+
+    def failure(self, message: str) -> None:
+        typer.echo(f"Error: {message}", err=True)
+
+    def after_ingest(self, database, summaries: list) -> None:
+        """Update the profile from what was just recorded (unless --no-update or nothing was).
+        A failed update is a warning: it never fails an ingest that succeeded."""
+        from .update import after_ingest
+
+        if not summaries or not self.update:
+            return
+        try:
+            after_ingest(database, quiet=self.quiet, model=self.model)
+        except Exception as e:  # the update never fails an ingest that succeeded
+            self.say(f"Warning: the profile was not updated: {e}")
 
 
 class _progress:

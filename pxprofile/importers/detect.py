@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 # FORMATS: every --format name (chat exports, issue 14's grok ... and memory files); coding
 # agents (AGENT_FORMATS, issue 15) are detected by content only, so not in FORMATS
 from pxprofile.choices import AGENT_FORMATS, FORMATS
-from pxprofile.errors import FormatError, InputError, TooLargeError
+from pxprofile.errors import FormatError, InputError, TooLargeError, UsageError
 
 from . import chatgpt, claude, gemini, llm, more, openai, openwebui, text
 from .common import LIMITS, JsonReader, Limits, Record
@@ -40,8 +40,9 @@ class Opened:
 
 
 def check_format(fmt: str | None) -> None:
+    """A --format name must be one of FORMATS (a usage error, exit 2, otherwise)."""
     if fmt is not None and fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}. Use one of: {', '.join(FORMATS)}.")
+        raise UsageError(f"unknown format {fmt!r}. Use one of: {', '.join(FORMATS)}.")
 
 
 def open_input(
