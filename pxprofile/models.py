@@ -489,3 +489,14 @@ def describe(spec: ModelSpec, *, default: str | None = None) -> dict[str, Any]:
         "license": spec.license,
         "note": spec.note,
     }
+
+
+def list_models() -> list[dict[str, Any]]:
+    """`model list`'s rows (describe()): the registry's models, then Ollama's and LM Studio's
+    GGUFs; the one an update would use is marked ``default``."""
+    from . import localmodels
+    from .engine import resolve_model_name
+
+    default = resolve_model_name(None) or registry_default()
+    specs = [*all_models().values(), *localmodels.discover()]
+    return [describe(s, default=default) for s in specs]

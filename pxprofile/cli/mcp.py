@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from . import DbOption, app
+from . import app
+from .options import DbOption, ProfileOption
 
 
 @app.command("mcp")
 def mcp_(
-    profile: Annotated[str | None, typer.Option("--profile", help="Profile name.")] = None,
+    profile: ProfileOption = None,
     db: DbOption = None,
 ) -> None:
     """Serve your profile to MCP clients over stdio (read-only); see the README for the config.

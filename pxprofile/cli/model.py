@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from . import JsonOption, app, print_json
+from . import app
+from .options import JsonOption, NlOption, PromptStyle, QuietOption
+from .output import emit_rows, print_json
 
 model_app = typer.Typer(
     help="List, pull, add and choose the local models pxprofile runs.",
@@ -22,26 +24,16 @@ OptionalName = Annotated[
 
 
 @model_app.command("list")
-def list_(
-    json_: JsonOption = False,
-    nl: Annotated[bool, typer.Option("--nl", help="Output one JSON object per line.")] = False,
-) -> None:
+def list_(json_: JsonOption = False, nl: NlOption = False) -> None:
     """List known models: downloaded or available, size, path; also Ollama's and LM Studio's."""
-    import json
+    from pxprofile.models import list_models
 
-    from pxprofile import localmodels, models
-    from pxprofile.engine import resolve_model_name
+    rows = list_models()
+    if not emit_rows(rows, json_, nl):
+        _print_table(rows)
 
-    default = resolve_model_name(None) or models.registry_default()
-    specs = [*models.all_models().values(), *localmodels.discover()]
-    rows = [models.describe(s, default=default) for s in specs]
-    if json_:
-        print_json(rows)
-        return
-    if nl:
-        for row in rows:
-            typer.echo(json.dumps(row, ensure_ascii=False))
-        return
+
+def _print_table(rows: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -67,7 +59,7 @@ def list_(
 @model_app.command()
 def pull(
     name: NameArg,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Download a model into the Hugging Face cache (resumes; reuses a cached file)."""
     import sys
@@ -92,11 +84,8 @@ def add(
     ] = None,
     file: Annotated[str | None, typer.Option("--file", help="GGUF file name in --repo.")] = None,
     prompt_style: Annotated[
-        str,
-        typer.Option(
-            "--prompt-style", help="Prompt format the model expects: default or alignxplore."
-        ),
-    ] = "default",
+        PromptStyle, typer.Option("--prompt-style", help="Prompt format the model expects.")
+    ] = PromptStyle["default"],
     context_length: Annotated[
         int | None,
         typer.Option("--context-length", help="Context window in tokens (default: from the file)."),
@@ -107,7 +96,7 @@ def add(
     from pxprofile import models
 
     spec = models.add_model(
-        name, path=path, repo=repo, file=file, prompt_style=prompt_style,
+        name, path=path, repo=repo, file=file, prompt_style=prompt_style.value,
         context_length=context_length, note=note,
     )  # fmt: skip
     hint = "" if spec.kind == "file" else f" Run `pxprofile model pull {name}` to download it."

@@ -6,20 +6,17 @@ from typing import Annotated
 
 import typer
 
-from . import DbOption, app
+from . import app
+from .options import DbOption, ModelOption, QuietOption
 
 
 @app.command()
 def sync(
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Model for the profile update.")
-    ] = None,
+    model: ModelOption = None,
     no_update: Annotated[
         bool, typer.Option("--no-update", help="Only ingest and rewrite; do not update.")
     ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Print only errors (for hooks).")
-    ] = False,
+    quiet: QuietOption = False,
     db: DbOption = None,
 ) -> None:
     """Keep the profile current from your coding agents (for a timer or an agent hook).
