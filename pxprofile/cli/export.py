@@ -22,65 +22,77 @@ from .options import (
 TARGET_HELP = "Target (claude-code, codex, gemini-cli: an agent's instruction file, with --write)."
 
 
+SourceArg = Annotated[
+    str | None,
+    typer.Argument(help="A profile file to export instead of your profile; - reads stdin."),
+]
+TargetOption = Annotated[Target, typer.Option("--for", "-f", help=TARGET_HELP)]
+StyleOption = Annotated[
+    ClaudeStyle | None,
+    typer.Option(
+        "--style", help="claude only: 'memory' for the dated lines Claude's memory import reads."
+    ),
+]
+FieldOption = Annotated[
+    ChatgptField | None,
+    typer.Option("--field", help="chatgpt only: print one field, unlabelled."),
+]
+MaxCharsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-chars",
+        min=1,
+        help="Fit the output (each field for chatgpt; default 1500) in N characters.",
+    ),
+]
+MaxTokensOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-tokens",
+        min=1,
+        help="Fit the output in N tokens (the model's tokenizer, else chars/4).",
+    ),
+]
+TaskOption = Annotated[
+    str | None,
+    typer.Option(
+        "--task", help='Keep only what is relevant to a task, e.g. "write a cover letter".'
+    ),
+]
+BaseModelOption = Annotated[
+    str | None, typer.Option("--base-model", help="ollama only: the model for the FROM line.")
+]
+FromOption = Annotated[
+    Path | None, typer.Option("--from", help="Read the profile from this file (- for stdin).")
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Export even lines the egress check refuses.")
+]
+WriteOption = Annotated[
+    bool,
+    typer.Option(
+        "--write",
+        help="claude-code, codex, gemini-cli: update the managed block in the agent's "
+        "user-level file (~/.claude/CLAUDE.md, $CODEX_HOME/AGENTS.md, ~/.gemini/GEMINI.md).",
+    ),
+]
+
+
 @app.command()
 def export(
-    source: Annotated[
-        str | None,
-        typer.Argument(help="A profile file to export instead of your profile; - reads stdin."),
-    ] = None,
-    target: Annotated[Target, typer.Option("--for", "-f", help=TARGET_HELP)] = Target["claude"],
-    style: Annotated[
-        ClaudeStyle | None,
-        typer.Option(
-            "--style",
-            help="claude only: 'memory' for the dated lines Claude's memory import reads.",
-        ),
-    ] = None,
-    field: Annotated[
-        ChatgptField | None,
-        typer.Option("--field", help="chatgpt only: print one field, unlabelled."),
-    ] = None,
-    max_chars: Annotated[
-        int | None,
-        typer.Option(
-            "--max-chars",
-            min=1,
-            help="Fit the output (each field for chatgpt; default 1500) in N characters.",
-        ),
-    ] = None,
-    max_tokens: Annotated[
-        int | None,
-        typer.Option(
-            "--max-tokens",
-            min=1,
-            help="Fit the output in N tokens (the model's tokenizer, else chars/4).",
-        ),
-    ] = None,
-    task: Annotated[
-        str | None,
-        typer.Option(
-            "--task", help='Keep only what is relevant to a task, e.g. "write a cover letter".'
-        ),
-    ] = None,
+    source: SourceArg = None,
+    target: TargetOption = Target["claude"],
+    style: StyleOption = None,
+    field: FieldOption = None,
+    max_chars: MaxCharsOption = None,
+    max_tokens: MaxTokensOption = None,
+    task: TaskOption = None,
     model: ModelOption = None,
-    base_model: Annotated[
-        str | None, typer.Option("--base-model", help="ollama only: the model for the FROM line.")
-    ] = None,
-    from_file: Annotated[
-        Path | None, typer.Option("--from", help="Read the profile from this file (- for stdin).")
-    ] = None,
+    base_model: BaseModelOption = None,
+    from_file: FromOption = None,
     profile: ProfileOption = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Export even lines the egress check refuses.")
-    ] = False,
-    write: Annotated[
-        bool,
-        typer.Option(
-            "--write",
-            help="claude-code, codex, gemini-cli: update the managed block in the agent's "
-            "user-level file (~/.claude/CLAUDE.md, $CODEX_HOME/AGENTS.md, ~/.gemini/GEMINI.md).",
-        ),
-    ] = False,
+    force: ForceOption = False,
+    write: WriteOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -91,22 +103,10 @@ def export(
     from pxprofile.exporter import run_export
 
     run = run_export(
-        source,
-        target.value,
-        from_file=from_file,
-        db=db,
-        profile=profile,
-        style=style and style.value,
-        field=field and field.value,
-        max_chars=max_chars,
-        max_tokens=max_tokens,
-        task=task,
-        model=model,
-        base_model=base_model,
-        as_json=as_json,
-        force=force,
-        write=write,
-    )
+        source, target.value, style=style and style.value, field=field and field.value,
+        from_file=from_file, db=db, profile=profile, max_chars=max_chars, max_tokens=max_tokens,
+        task=task, model=model, base_model=base_model, as_json=as_json, force=force, write=write,
+    )  # fmt: skip
     _write(run.text)
     for note in run.notes:
         typer.echo(note, err=True)
