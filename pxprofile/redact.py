@@ -364,16 +364,18 @@ def strip_invisible(text: str) -> tuple[str, int]:
     return out, n
 
 
-def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -> list[Finding]:
-    """Every secret (and configured PII kind) in ``text``, non-overlapping, in text order."""
-    if pii is None:
-        pii = configured_pii()
-    spans: list[Finding] = []
-    taken: list[tuple[int, int]] = []
+class _Spans:
+    """The findings so far: non-overlapping; placeholders and filler are never findings."""
 
-    def add(kind: str, start: int, end: int, *, longer_wins: bool = False) -> None:
+    def __init__(self, text: str):
+        self.text = text
+        self.found: list[Finding] = []
+        self.taken: list[tuple[int, int]] = []
+
+    def add(self, kind: str, start: int, end: int, *, longer_wins: bool = False) -> None:
         if start >= end:
             return
+        taken = self.taken
         for a, b in taken:
             inside_new = start <= a and b <= end and end - start > b - a
             if start < b and a < end and not (longer_wins and inside_new):
@@ -381,20 +383,27 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
         # a longer match of the same token (a routable glpat- with its suffix) replaces the shorter
         inside = [i for i, (a, b) in enumerate(taken) if start <= a and b <= end]
         for i in reversed(inside):
-            del taken[i], spans[i]
-        value = text[start:end]
+            del taken[i], self.found[i]
+        value = self.text[start:end]
         if _PLACEHOLDER_RE.fullmatch(value) or (kind != "private-key" and _FILLER.search(value)):
             return  # a placeholder in docs or a config template, not a secret
         taken.append((start, end))
-        spans.append(Finding(kind, start, end, value))
+        self.found.append(Finding(kind, start, end, value))
 
+
+def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -> list[Finding]:
+    """Every secret (and configured PII kind) in ``text``, non-overlapping, in text order."""
+    if pii is None:
+        pii = configured_pii()
+    spans = _Spans(text)
+    add = spans.add
     low = text.lower()
     has_prefix = _has_prefix(text)
     has_word = _has_word(low) or _has_foreign_word(text, low)
     has_digits = ("card" in pii or "phone" in pii) and _may_have_digit_run(text)
     has_long = _has_long_chunk(text)
     if not (has_prefix or has_word or has_digits or has_long or "@" in text):
-        return spans  # the common case: ordinary chat text, nothing any detector could match
+        return spans.found  # the common case: ordinary chat text, nothing could match
     if "PRIVATE KEY" in text:
         for m in _PEM.finditer(text):
             add("private-key", m.start(), m.end())
@@ -403,20 +412,7 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
             if not m.group(1).startswith("[REDACTED"):
                 add("password", m.start(1), m.end(1))
     if has_prefix and ("\n" in text or "\\n" in text):
-        for m in _SPLIT.finditer(text):  # tokens wrapped across a line break
-            frag = m.group(0)
-            pieces = _LINEBREAK.split(frag)
-            joined = "".join(pieces)
-            for kind, rx in _TOKENS:
-                jm = rx.match(joined)
-                if not jm or jm.end() <= len(pieces[0]):
-                    continue
-                # a complete token at the end of a line continues onto the next only when what
-                # follows looks like key material too (not "Thanks" on the next line)
-                if rx.fullmatch(pieces[0]) and not _KEY_MATERIAL.fullmatch(pieces[1]):
-                    continue
-                add(kind, m.start(), m.start() + _orig_offset(frag, jm.end()))
-                break
+        _find_split_tokens(text, spans)
     if has_prefix:
         for kind, rx in _TOKENS:
             for m in rx.finditer(text):
@@ -432,14 +428,45 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
             v = m.group(0)
             if _mixed(v) and _near(text, m.start(), _AWS_CONTEXT, 300):
                 add("aws-secret-key", m.start(), m.end())
-    rules = []
     if has_word:
-        if ("=" in text or ":" in text) and any(w in low for w in _ASSIGN_HINTS):
-            rules.append(_ASSIGN)  # key=value and key: value need the = or the :
-        if _PROSE_GATE.search(low) or any(w in low for w in _FOREIGN_WORDS):
-            rules.append(_PROSE)
-        if "authorization" in low or _AUTH_GATE.search(low):
-            rules.append(_AUTH_HEADER)
+        _find_assignments(text, low, spans)
+    if has_long:  # vendored rules, token shape and credential words (secret_rules.py)
+        from .secret_rules import token_findings
+
+        for kind, start, end in token_findings(text, low):
+            add(kind, start, end, longer_wins=True)
+    _find_pii(text, pii, spans, has_digits)
+    spans.found.sort(key=lambda f: f.start)
+    return spans.found
+
+
+def _find_split_tokens(text: str, spans: _Spans) -> None:
+    """Tokens wrapped across a line break (a pasted key that wrapped), joined."""
+    for m in _SPLIT.finditer(text):
+        frag = m.group(0)
+        pieces = _LINEBREAK.split(frag)
+        joined = "".join(pieces)
+        for kind, rx in _TOKENS:
+            jm = rx.match(joined)
+            if not jm or jm.end() <= len(pieces[0]):
+                continue
+            # a complete token at the end of a line continues onto the next only when what
+            # follows looks like key material too (not "Thanks" on the next line)
+            if rx.fullmatch(pieces[0]) and not _KEY_MATERIAL.fullmatch(pieces[1]):
+                continue
+            spans.add(kind, m.start(), m.start() + _orig_offset(frag, jm.end()))
+            break
+
+
+def _find_assignments(text: str, low: str, spans: _Spans) -> None:
+    """key=value, key: value, "my password is ..." and Authorization headers."""
+    rules = []
+    if ("=" in text or ":" in text) and any(w in low for w in _ASSIGN_HINTS):
+        rules.append(_ASSIGN)  # key=value and key: value need the = or the :
+    if _PROSE_GATE.search(low) or any(w in low for w in _FOREIGN_WORDS):
+        rules.append(_PROSE)
+    if "authorization" in low or _AUTH_GATE.search(low):
+        rules.append(_AUTH_HEADER)
     for rx in rules:
         for m in rx.finditer(text):
             prose = rx is _PROSE
@@ -453,34 +480,29 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
             ):
                 continue  # "the password is probably wrong": the sentence goes on, not a value
             if _plausible_secret_value(v, prose=prose):
-                add(
-                    "password" if rx is not _AUTH_HEADER else "token",
-                    m.start("v"),
-                    m.start("v") + len(v),
-                )
-    if has_long:  # vendored rules, token shape and credential words (secret_rules.py)
-        from .secret_rules import token_findings
+                kind = "password" if rx is not _AUTH_HEADER else "token"
+                spans.add(kind, m.start("v"), m.start("v") + len(v))
 
-        for kind, start, end in token_findings(text, low):
-            add(kind, start, end, longer_wins=True)
+
+def _find_pii(text: str, pii, spans: _Spans, has_digits: bool) -> None:
+    """The configured personal-data kinds: e-mail addresses, card and phone numbers."""
     if "email" in pii and "@" in text:
         for m in _EMAIL.finditer(text):
             local = m.group(0).split("@", 1)[0].lower()
             if local not in {"git", "noreply", "no-reply"}:
-                add("email", m.start(), m.end())
-    if has_digits:
-        if "card" in pii:
-            for m in _CARD.finditer(text):
-                if _is_card(m.group(0)):
-                    add("card", m.start(), m.end())
-        if "phone" in pii:
-            for m in _PHONE.finditer(text):
-                if _is_phone(m.group(0)):
-                    add("phone", m.start(), m.end())
-            for m in _PHONE_SPACED.finditer(text):
-                add("phone", m.start("v"), m.end("v"))
-    spans.sort(key=lambda f: f.start)
-    return spans
+                spans.add("email", m.start(), m.end())
+    if not has_digits:
+        return
+    if "card" in pii:
+        for m in _CARD.finditer(text):
+            if _is_card(m.group(0)):
+                spans.add("card", m.start(), m.end())
+    if "phone" in pii:
+        for m in _PHONE.finditer(text):
+            if _is_phone(m.group(0)):
+                spans.add("phone", m.start(), m.end())
+        for m in _PHONE_SPACED.finditer(text):
+            spans.add("phone", m.start("v"), m.end("v"))
 
 
 def _orig_offset(frag: str, joined_end: int) -> int:
