@@ -317,6 +317,67 @@ def _unknown(obj: Any, name: str) -> FormatError:
 # -- zip ------------------------------------------------------------------------------------------
 
 
+class _ZipIndex:
+    """The members of an export zip (nested zips and folders left out), by base name."""
+
+    GEMINI = ("gemini apps/myactivity.json", "gemini apps/my activity.json")
+
+    def __init__(self, infos: list[zipfile.ZipInfo]):
+        self.files = {
+            i.filename: i
+            for i in infos
+            if not i.is_dir() and not i.filename.lower().endswith(".zip")
+        }
+        self.by_base: dict[str, list[zipfile.ZipInfo]] = {}
+        for i in self.files.values():
+            self.by_base.setdefault(PurePosixPath(i.filename).name.lower(), []).append(i)
+
+    def shallowest(self, base: str) -> zipfile.ZipInfo | None:
+        found = self.by_base.get(base) or []
+        return min(found, key=lambda i: i.filename.count("/")) if found else None
+
+    def main(self, name: str) -> tuple[zipfile.ZipInfo | None, zipfile.ZipInfo | None]:
+        """(the main conversations file, Gemini's activity file); raises when there is neither
+        and not exactly one JSON file to try."""
+        main = self.shallowest("conversations.json")
+        grok_main = more.zip_main(list(self.files))  # issue 14: Grok's has no conversations.json
+        if main is None and grok_main is not None:
+            main = self.files[grok_main]
+        gemini = next(
+            (
+                i
+                for n, i in sorted(self.files.items())
+                if n.replace("\\", "/").lower().endswith(self.GEMINI)
+            ),
+            None,
+        )
+        if main is None and gemini is None:
+            jsons = [i for n, i in self.files.items() if n.lower().endswith((".json", ".jsonl"))]
+            if len(jsons) != 1:
+                raise FormatError(
+                    f"{name}: no chat export inside the zip (no conversations.json or Gemini Apps "
+                    "MyActivity.json). "
+                    "Pass the zip you downloaded from ChatGPT, Claude or Google Takeout."
+                )
+            main = jsons[0]
+        return main, gemini
+
+    def companions(self, found: str, main: zipfile.ZipInfo | None) -> list[tuple]:
+        """(member, format) of the files read after the main one: ChatGPT's feedback and model
+        comparisons, issue 14's memories.json."""
+        out = []
+        if found == "chatgpt" and main is not None:
+            for base in ("message_feedback.json", "model_comparisons.json"):
+                info = self.shallowest(base)
+                if info is not None and info is not main:
+                    out.append((info, "chatgpt"))
+        for base, companion_format in more.zip_companions(found).items():
+            info = self.shallowest(base)
+            if info is not None and info is not main:
+                out.append((info, companion_format))
+        return out
+
+
 def _open_zip(path: Path, name: str, fmt, progress, limits: Limits) -> Opened:
     try:
         zf = zipfile.ZipFile(path)
@@ -324,43 +385,14 @@ def _open_zip(path: Path, name: str, fmt, progress, limits: Limits) -> Opened:
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise FormatError(f"{name}: a damaged zip file ({e}). Download the export again.") from None
     check_zip(infos, name, limits)
-    files = {
-        i.filename: i for i in infos if not i.is_dir() and not i.filename.lower().endswith(".zip")
-    }
-    by_base: dict[str, list[zipfile.ZipInfo]] = {}
-    for i in files.values():
-        by_base.setdefault(PurePosixPath(i.filename).name.lower(), []).append(i)
-
-    def shallowest(base: str) -> zipfile.ZipInfo | None:
-        found = by_base.get(base) or []
-        return min(found, key=lambda i: i.filename.count("/")) if found else None
-
-    main = shallowest("conversations.json")
-    grok_main = more.zip_main(list(files))  # issue 14: Grok's export has no conversations.json
-    if main is None and grok_main is not None:
-        main = files[grok_main]
-    gemini_member = next(
-        (
-            i
-            for n, i in sorted(files.items())
-            if n.replace("\\", "/")
-            .lower()
-            .endswith(("gemini apps/myactivity.json", "gemini apps/my activity.json"))
-        ),
-        None,
-    )
-    if main is None and gemini_member is None:
-        jsons = [i for n, i in files.items() if n.lower().endswith((".json", ".jsonl"))]
-        if len(jsons) != 1:
-            zf.close()
-            raise FormatError(
-                f"{name}: no chat export inside the zip (no conversations.json or Gemini Apps "
-                "MyActivity.json). "
-                "Pass the zip you downloaded from ChatGPT, Claude or Google Takeout."
-            )
-        main = jsons[0]
+    index = _ZipIndex(infos)
+    try:
+        main, gemini_member = index.main(name)
+    except FormatError:
+        zf.close()
+        raise
     first_member = main or gemini_member
-    total = sum(i.file_size for i in files.values()) or 1
+    total = sum(i.file_size for i in index.files.values()) or 1
     done = [0]
 
     def member_progress(base: int):
@@ -375,16 +407,7 @@ def _open_zip(path: Path, name: str, fmt, progress, limits: Limits) -> Opened:
         _member(zf, first_member, name), member_name, limits=limits, progress=member_progress(0)
     )
     found, recs = json_records(reader, member_name, fmt)
-    companions = []
-    if found == "chatgpt" and main is not None:
-        for base in ("message_feedback.json", "model_comparisons.json"):
-            info = shallowest(base)
-            if info is not None and info is not main:
-                companions.append((info, "chatgpt"))
-    for base, companion_format in more.zip_companions(found).items():  # issue 14: memories.json
-        info = shallowest(base)
-        if info is not None and info is not main:
-            companions.append((info, companion_format))
+    companions = index.companions(found, main)
 
     def records() -> Iterator[Record]:
         try:
