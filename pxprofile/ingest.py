@@ -383,91 +383,100 @@ class _Writer:
         }
 
     def conversation(self, conv: Conversation) -> None:
-        fmt, src = self.fmt, self.source_id
-        cid = f"{fmt}:{conv.id}"
+        cid = f"{self.fmt}:{conv.id}"
         existed = cid in self.known
         self.known.add(cid)
-        self.conv_rows.append(
-            (
-                cid,
-                fmt,
-                conv.id,
-                redact(clean(conv.title), pii=self.pii) if conv.title else None,  # shown in lists
-                conv.created_at,
-                conv.updated_at,
-                conv.created_raw,
-                f"{cid}:{conv.current_leaf}" if conv.current_leaf else None,
-                src,
-                json.dumps(conv.meta, ensure_ascii=False) if conv.meta else None,
-            )
-        )
+        self.conv_rows.append(self._conversation_row(conv, cid))
         self.s.conversations += 1
         self.s.messages += len(conv.messages)
         prefix = cid + ":"
-        known: set[str] = set()
-        if existed:  # messages stored before are not normalized, redacted or inserted again
-            self._flush_messages()  # what is pending (this conversation's row, maybe its rows)
-            self._wait()
-            known = {
-                r[0]
-                for r in self.conn.execute(
-                    "SELECT id FROM messages WHERE id > ? AND id < ?", (prefix, cid + ";")
-                )
-            }
-        rows = self.rows
+        # messages stored before are not normalized, redacted or inserted again
+        known = self._stored_ids(cid) if existed else set()
         for m in conv.messages:
             if known and prefix + m.id in known:
                 self.s.skipped += 1
                 continue
-            text = clean(m.text) if m.text else ""
-            red = redact(text, pii=self.pii) if text else text
-            if red != text:
-                self.s.redacted += red.count("[REDACTED:") > text.count("[REDACTED:")
-                self.s.invisible += count_invisible(text)
-                if self.redact_storage:
-                    text = red
-            rows.append(
-                (
-                    prefix + m.id,
-                    cid,
-                    m.id,
-                    prefix + m.parent if m.parent is not None else None,
-                    m.role,
-                    m.author_name,
-                    m.content_type,
-                    text,
-                    red if red != text else None,
-                    m.created_raw,
-                    m.created_at,
-                    1 if m.hidden else 0,
-                    1 if m.on_active_path else 0,
-                    m.status,
-                    m.model,
-                    m.seq,
-                    src,
-                    json.dumps(m.meta, ensure_ascii=False) if m.meta else None,
-                )
-            )
+            self.rows.append(self._message_row(m, cid))
         if existed:
-            self._flush_messages()
-            self._wait()
-            if self.redact_storage:  # drop originals kept by an earlier ingest without it
-                self.rewritten += self.conn.execute(
-                    "UPDATE messages SET text = redacted, redacted = NULL "
-                    "WHERE conversation_id = ? AND redacted IS NOT NULL",
-                    (cid,),
-                ).rowcount
-            self._executemany(
-                "UPDATE messages SET on_active_path = ? WHERE id = ? AND on_active_path IS NOT ?",
-                [
-                    (int(m.on_active_path), prefix + m.id, int(m.on_active_path))
-                    for m in conv.messages
-                ],
-            )
-        elif len(rows) >= BATCH:
+            self._refresh(conv, cid)
+        elif len(self.rows) >= BATCH:
             self._flush_messages()
         for p in conv.pairs:
             self.pair(p, conv.id)
+
+    def _conversation_row(self, conv: Conversation, cid: str) -> tuple:
+        return (
+            cid,
+            self.fmt,
+            conv.id,
+            redact(clean(conv.title), pii=self.pii) if conv.title else None,  # shown in lists
+            conv.created_at,
+            conv.updated_at,
+            conv.created_raw,
+            f"{cid}:{conv.current_leaf}" if conv.current_leaf else None,
+            self.source_id,
+            json.dumps(conv.meta, ensure_ascii=False) if conv.meta else None,
+        )
+
+    def _stored_ids(self, cid: str) -> set[str]:
+        """The ids of a conversation's messages already in the database."""
+        self._flush_messages()  # what is pending (this conversation's row, maybe its rows)
+        self._wait()
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT id FROM messages WHERE id > ? AND id < ?", (cid + ":", cid + ";")
+            )
+        }
+
+    def _message_row(self, m, cid: str) -> tuple:
+        """One new message as a row: the text cleaned, its redacted form beside it (or
+        instead of it, with redact_storage)."""
+        prefix = cid + ":"
+        text = clean(m.text) if m.text else ""
+        red = redact(text, pii=self.pii) if text else text
+        if red != text:
+            self.s.redacted += red.count("[REDACTED:") > text.count("[REDACTED:")
+            self.s.invisible += count_invisible(text)
+            if self.redact_storage:
+                text = red
+        return (
+            prefix + m.id,
+            cid,
+            m.id,
+            prefix + m.parent if m.parent is not None else None,
+            m.role,
+            m.author_name,
+            m.content_type,
+            text,
+            red if red != text else None,
+            m.created_raw,
+            m.created_at,
+            1 if m.hidden else 0,
+            1 if m.on_active_path else 0,
+            m.status,
+            m.model,
+            m.seq,
+            self.source_id,
+            json.dumps(m.meta, ensure_ascii=False) if m.meta else None,
+        )
+
+    def _refresh(self, conv: Conversation, cid: str) -> None:
+        """A conversation seen before: its new messages written now, the active path as the
+        export has it now, originals dropped with redact_storage."""
+        prefix = cid + ":"
+        self._flush_messages()
+        self._wait()
+        if self.redact_storage:  # drop originals kept by an earlier ingest without it
+            self.rewritten += self.conn.execute(
+                "UPDATE messages SET text = redacted, redacted = NULL "
+                "WHERE conversation_id = ? AND redacted IS NOT NULL",
+                (cid,),
+            ).rowcount
+        self._executemany(
+            "UPDATE messages SET on_active_path = ? WHERE id = ? AND on_active_path IS NOT ?",
+            [(int(m.on_active_path), prefix + m.id, int(m.on_active_path)) for m in conv.messages],
+        )
 
     def pair(self, p: Pair, conv: str | None) -> None:
         self.pairs_seen += 1
