@@ -527,3 +527,39 @@ def test_chatgpt_keeps_the_field_limit_under_a_token_budget():
     assert "to fit 1500 characters and 5000 tokens (estimated) in the field" in r.notes[0]
     r = run("chatgpt", big_profile(), max_tokens=100, field="about")
     assert ex.estimate_tokens(r.text.rstrip("\n")) <= 100
+
+
+def test_option_rules_are_usage_errors_from_one_place():
+    from pxprofile.errors import ExportUsageError, UsageError
+    from pxprofile.export import check_options
+
+    for target, opts in [
+        ("gemini", {"style": "block"}),  # block is claude's too
+        ("claude", {"style": "fancy"}),
+        ("gemini", {"field": "about"}),
+        ("gemini", {"as_json": True}),
+        ("claude", {"write": True}),
+        ("bard", {}),
+    ]:
+        with pytest.raises(ExportUsageError) as e:
+            check_options(target, **opts)
+        assert isinstance(e.value, UsageError) and isinstance(e.value, ExportError)
+        assert e.value.exit_code == 2
+    check_options("claude", style="memory")
+    check_options("chatgpt", field="respond", as_json=True)
+    check_options("codex", write=True)
+
+
+def test_run_export_reads_a_file_and_refuses_two_sources(tmp_path):
+    from pxprofile.errors import InputError, UsageError
+    from pxprofile.exporter import run_export
+
+    f = tmp_path / "p.md"
+    f.write_text("# My preferences\n\n## Style\n\n- Short answers.\n", encoding="utf-8")
+    run = run_export(f, "gemini")
+    assert run.text == "Style: Short answers.\n" and run.notes == []
+    with pytest.raises(UsageError, match="not both"):
+        run_export(f, "gemini", from_file=f)
+    f.write_bytes(b"\xff\xfe bad")
+    with pytest.raises(InputError, match="is not UTF-8 text"):
+        run_export(f, "gemini")

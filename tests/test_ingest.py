@@ -390,3 +390,74 @@ def test_reingest_does_not_redo_stored_messages(db, tmp_path, monkeypatch):
     s = ingest_path(db, write_json(tmp_path / "c2.json", [conv]))
     assert (s.added, s.skipped) == (1, 10)
     assert calls[first:] == ["one more"]
+
+
+# -- several files: ingest_files ------------------------------------------------------------------
+
+
+class Recorder:
+    """An IngestReport that keeps what it was told, in order."""
+
+    def __init__(self):
+        self.events: list[tuple[str, str]] = []
+
+    def progress(self, name):
+        import contextlib
+
+        self.events.append(("progress", Path(name).name))
+        return contextlib.nullcontext()
+
+    def summary(self, summary):
+        self.events.append(("summary", summary.line()))
+
+    def failure(self, message):
+        self.events.append(("failure", message))
+
+
+def test_ingest_files_reads_on_past_a_bad_file_and_totals(db, tmp_path, fixtures_dir):
+    from pxprofile.ingest import ingest_files
+
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    names = [f"{fixtures_dir}/openwebui/export.json", str(bad)]
+    names.append(f"{fixtures_dir}/chatgpt/export-2024-browsing.json")
+    report = Recorder()
+    run = ingest_files(db, names, report=report)
+    assert [e[0] for e in report.events] == [
+        "progress",
+        "summary",
+        "progress",
+        "failure",
+        "progress",
+        "summary",
+    ]
+    assert report.events[3][1].startswith(f"{bad}: invalid JSON")
+    assert run.failures == [report.events[3][1]]
+    assert run.totals() == {
+        "conversations": 5,
+        "messages": 29,
+        "added": 29,
+        "skipped": 0,
+        "pairs": 0,
+        "feedback": 0,
+    }
+    assert run.total_line() == (
+        "Total: 2 of 3 files, 5 conversations, 29 messages added, 0 skipped, 0 pairs."
+    )
+    assert [f["format"] for f in run.to_dict()["files"]] == ["openwebui", "chatgpt"]
+    assert counts(db)["messages"] == 29  # the bad file stored nothing, the good ones everything
+
+
+def test_ingest_files_one_file_raises_and_a_wrong_format_reads_nothing(db, tmp_path, fixtures_dir):
+    from pxprofile.errors import UsageError
+    from pxprofile.ingest import ingest_files
+
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(FormatError, match="invalid JSON"):
+        ingest_files(db, [str(bad)])
+    good = f"{fixtures_dir}/openwebui/export.json"
+    with pytest.raises(UsageError, match="unknown format 'nope'") as e:
+        ingest_files(db, [good, good], format="nope")
+    assert e.value.exit_code == 2
+    assert counts(db)["messages"] == 0
