@@ -17,11 +17,11 @@ sync(db, *, model=None, update=True) -> SyncResult
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from . import agentfiles
 from .errors import FormatError, InputError, PxprofileError
+from .text import utc_time
 
 EMPTY = "an empty session"  # what the importers report for a session with no messages yet
 
@@ -70,8 +70,7 @@ def _unchanged(db, path: Path) -> bool:
     ).fetchone()
     if row is None or row[0] != st.st_size or not row[1]:
         return False
-    mtime = datetime.fromtimestamp(st.st_mtime, UTC).isoformat(timespec="seconds")
-    return mtime.replace("+00:00", "Z") < row[1]
+    return utc_time(st.st_mtime) < row[1]
 
 
 def ingest_agent(

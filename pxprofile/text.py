@@ -97,7 +97,13 @@ def estimate_tokens(text: str, *, safe: bool = False) -> int:
 
 def utc_now() -> str:
     """The time now as pxprofile stores it: UTC to the second, ``2026-11-30T01:02:03Z``."""
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return utc_time(None)
+
+
+def utc_time(seconds: float | None) -> str:
+    """A POSIX time (a file's mtime; None: now) as pxprofile stores times, like utc_now()."""
+    when = datetime.now(UTC) if seconds is None else datetime.fromtimestamp(seconds, UTC)
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def utc_today() -> str:

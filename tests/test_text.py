@@ -154,3 +154,9 @@ def test_similar_and_normalize():
     assert text.similar("answers short prefers", "Prefers short answers")
     assert not text.similar("Prefers short answers", "Prefers long answers with examples")
     assert not text.similar("Python", "Rust")
+
+
+def test_a_files_time_is_stored_like_now():
+    assert text.utc_time(0) == "1970-01-01T00:00:00Z"
+    assert text.utc_time(1_800_000_000.9) == "2027-01-15T08:00:00Z"
+    assert text.utc_time(None)[:10] == text.utc_today()

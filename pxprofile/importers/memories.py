@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pxprofile.choices import MEMORY_FORMATS
+from pxprofile.text import plural
 
 FORMATS = MEMORY_FORMATS
 ABOUT = "About me"
@@ -204,9 +205,8 @@ def claude_records(items: Iterable[Any]) -> Iterator[Memory | LeftOut]:
                 yield Memory(s, section_for(heading), "Claude memories", "claude")
         projects = entry.get("project_memories")
         if isinstance(projects, dict) and projects:
-            n = len(projects)
             yield LeftOut(
-                f"{n} project memor{'y' if n == 1 else 'ies'}",
+                plural(len(projects), "project memory", "project memories"),
                 "they describe Claude projects, not you",
             )
         files = entry.get("memory_files")
