@@ -64,7 +64,7 @@ def ingest(
 
     report = _Report(quiet or json_, model=model, update=not no_update)
     if from_agent is not None:
-        return _ingest_agent(from_agent.value, files, db, redact_storage, json_, report)
+        return _ingest_agent(from_agent.value, files, db, redact_storage, json_, report, format)
     files = files or _stdin_or_usage_error()
     database = open_db(db)
     run = ingest_files(database, files, format=format, redact_storage=redact_storage, report=report)
@@ -86,11 +86,13 @@ def _stdin_or_usage_error() -> list[str]:
     return ["-"]
 
 
-def _ingest_agent(agent, paths, db, redact_storage, as_json, report: _Report) -> None:
+def _ingest_agent(agent, paths, db, redact_storage, as_json, report: _Report, format) -> None:
     """`ingest --from AGENT`: the discovery and the per-file ingests are sync.ingest_agent."""
+    from pxprofile.importers.detect import check_format
     from pxprofile.store import open_db
     from pxprofile.sync import ingest_agent
 
+    check_format(format)  # not used with --from (agents are detected), but still a wrong name
     database = open_db(db)
     done = ingest_agent(
         database, agent, paths or None, redact_storage=redact_storage, require_files=True
