@@ -172,16 +172,23 @@ def test_after_ingest_hook_called_unless_no_update(runner, tmp_path, fixtures_di
 
 def test_after_ingest_failure_never_fails_the_ingest(runner, tmp_path, fixtures_dir, monkeypatch):
     import pxprofile.cli.update as update
+    from pxprofile.errors import ModelError
 
     def boom(db, quiet, model):
-        raise RuntimeError("model missing")
+        raise ModelError("model missing")
 
     monkeypatch.setattr(update, "after_ingest", boom)
-    r = runner.invoke(
-        app, ["ingest", f"{fixtures_dir}/openwebui/export.json", "--db", str(tmp_path / "x.db")]
-    )
+    db = tmp_path / "x.db"
+    r = runner.invoke(app, ["ingest", f"{fixtures_dir}/openwebui/export.json", "--db", str(db)])
     assert r.exit_code == 0
     assert r.stderr.splitlines()[-1] == "Warning: the profile was not updated: model missing"
+
+    def bug(db, quiet, model):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(update, "after_ingest", bug)  # a bug is not turned into a warning
+    r = runner.invoke(app, ["ingest", f"{fixtures_dir}/chatgpt/citations.json", "--db", str(db)])
+    assert isinstance(r.exception, KeyError) and "Warning" not in r.stderr
 
 
 def test_ingest_real_subprocess(tmp_path, fixtures_dir):

@@ -131,15 +131,18 @@ class _Report:
 
     def after_ingest(self, database, summaries: list) -> None:
         """Update the profile from what was just recorded (unless --no-update or nothing was).
-        A failed update is a warning: it never fails an ingest that succeeded."""
+        An update that cannot run is a warning: it never fails an ingest that succeeded. A bug
+        (any other exception) is not hidden."""
+        from pxprofile.errors import PxprofileError
+
         from .update import after_ingest
 
         if not summaries or not self.update:
             return
         try:
             after_ingest(database, quiet=self.quiet, model=self.model)
-        except Exception as e:  # the update never fails an ingest that succeeded
-            self.say(f"Warning: the profile was not updated: {e}")
+        except PxprofileError as e:
+            self.say(f"Warning: the profile was not updated: {' '.join(str(e).split())}")
 
 
 class _progress:
