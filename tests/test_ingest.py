@@ -316,13 +316,15 @@ def test_lone_surrogates_and_nul_are_cleaned(db, tmp_path):
     assert db["conversations"].get("chatgpt:conv-regen")["title"] == "bad \ufffd title"
 
 
-def test_redacted_column_uses_redact(db, tmp_path, monkeypatch):
-    import pxprofile.ingest as ingest_mod
-
-    monkeypatch.setattr(ingest_mod, "redact", lambda t, **kw: t.replace("SQL", "[REDACTED]"))
-    ingest_path(db, write_json(tmp_path / "c.json", [gpt_regenerated()]))
+def test_redacted_column_uses_redact(db, tmp_path):
+    """The real redact(): a planted token is masked in `redacted`, the original kept in `text`."""
+    token = "ghp_R2d5Xk9mQ7vL3pT8wN4bY6cJ1hF0sA5eZ9uK"
+    question = "How do I join two tables in SQL?"
+    conv = json.loads(json.dumps(gpt_regenerated()).replace(question, f"{question} Token {token}"))
+    ingest_path(db, write_json(tmp_path / "c.json", [conv]))
     row = db["messages"].get("chatgpt:conv-regen:u1")
-    assert row["redacted"] == "How do I join two tables in [REDACTED]?"
+    assert row["redacted"] == f"{question} Token [REDACTED:github-token]"
+    assert row["text"] == f"{question} Token {token}"
     assert db["messages"].get("chatgpt:conv-regen:u2")["redacted"] is None
 
 
