@@ -18,11 +18,10 @@ from .common import (
     Message,
     Record,
     Skipped,
-    branch_pairs,
     content_hash,
-    link_tree,
     raw_time,
     to_utc,
+    tree_conversation,
 )
 
 FORMAT = "claude"
@@ -75,16 +74,13 @@ def parse_conversation(conv: dict) -> Conversation:
             parent = prev  # older exports: the list is the kept chain
         messages += _message(mid, m, parent)
         prev = mid
-    link_tree(messages, None)
-    return Conversation(
-        id=cid,
-        messages=messages,
+    return tree_conversation(
+        cid,
+        messages,
         title=conv.get("name") or conv.get("snapshot_name"),
-        created_raw=raw_time(conv.get("created_at")),
-        created_at=to_utc(conv.get("created_at")),
-        updated_at=to_utc(conv.get("updated_at")),
+        created=conv.get("created_at"),
+        updated=conv.get("updated_at"),
         meta={"summary": conv["summary"]} if conv.get("summary") else None,
-        pairs=branch_pairs(messages),
     )
 
 

@@ -401,6 +401,33 @@ def link_tree(
     return leaf
 
 
+def tree_conversation(
+    cid: str,
+    messages: list[Message],
+    *,
+    title: str | None,
+    created: Any,
+    updated: Any = None,
+    leaf: str | None = None,
+    meta: dict | None = None,
+) -> Conversation:
+    """A conversation whose messages form a tree: checked and linked (link_tree, ``leaf``: the
+    export's current message, kept when the tree has it), its times as written and in UTC, its
+    regeneration pairs."""
+    used = link_tree(messages, leaf)
+    return Conversation(
+        id=cid,
+        messages=messages,
+        title=title,
+        created_raw=raw_time(created),
+        created_at=to_utc(created),
+        updated_at=to_utc(updated),
+        current_leaf=used if used == leaf else None,
+        meta=meta,
+        pairs=branch_pairs(messages),
+    )
+
+
 def is_user_turn(m: Message) -> bool:
     return m.role == "user" and m.author_name != "custom_instructions"
 

@@ -19,10 +19,9 @@ from .common import (
     Message,
     Record,
     Skipped,
-    branch_pairs,
-    link_tree,
     raw_time,
     to_utc,
+    tree_conversation,
 )
 
 FORMAT = "deepseek"
@@ -69,15 +68,12 @@ def _conversation(cid: str, conv: dict) -> Conversation:
         messages += _node(str(node.get("id") or key), msg, str(parent) if parent else None)
     if not messages:
         raise CorruptConversation("no messages")
-    link_tree(messages, None)
-    return Conversation(
-        id=cid,
-        messages=messages,
+    return tree_conversation(
+        cid,
+        messages,
         title=conv.get("title"),
-        created_raw=raw_time(conv.get("inserted_at")),
-        created_at=to_utc(conv.get("inserted_at")),
-        updated_at=to_utc(conv.get("updated_at")),
-        pairs=branch_pairs(messages),
+        created=conv.get("inserted_at"),
+        updated=conv.get("updated_at"),
     )
 
 

@@ -20,11 +20,10 @@ from .common import (
     Message,
     Record,
     Skipped,
-    branch_pairs,
     content_hash,
-    link_tree,
     raw_time,
     to_utc,
+    tree_conversation,
 )
 
 FORMAT = "grok"
@@ -80,16 +79,13 @@ def _conversation(cid: str, conv: dict, responses: list) -> Conversation:
         parent = r.get("parent_response_id") if linked else prev
         messages += _messages(rid, r, str(parent) if parent else None)
         prev = rid
-    link_tree(messages, None)
-    return Conversation(
-        id=cid,
-        messages=messages,
+    return tree_conversation(
+        cid,
+        messages,
         title=conv.get("title"),
-        created_raw=raw_time(conv.get("create_time")),
-        created_at=to_utc(conv.get("create_time")),
-        updated_at=to_utc(conv.get("modify_time")),
+        created=conv.get("create_time"),
+        updated=conv.get("modify_time"),
         meta={"summary": conv["summary"]} if conv.get("summary") else None,
-        pairs=branch_pairs(messages),
     )
 
 

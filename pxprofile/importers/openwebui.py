@@ -17,10 +17,9 @@ from .common import (
     Message,
     Record,
     Skipped,
-    branch_pairs,
-    link_tree,
     raw_time,
     to_utc,
+    tree_conversation,
 )
 
 FORMAT = "openwebui"
@@ -65,17 +64,14 @@ def _conversation(cid: str, chat: dict, hist: dict) -> Conversation:
             raise CorruptConversation(f"message {key!r} is not an object")
         messages += _split(str(key), m)
     leaf = hist.get("currentId")
-    used = link_tree(messages, leaf)
     inner = chat.get("chat") if isinstance(chat.get("chat"), dict) else {}
-    return Conversation(
-        id=cid,
-        messages=messages,
+    return tree_conversation(
+        cid,
+        messages,
         title=chat.get("title") or inner.get("title"),
-        created_raw=raw_time(chat.get("created_at")),
-        created_at=to_utc(chat.get("created_at")),
-        updated_at=to_utc(chat.get("updated_at")),
-        current_leaf=used if used == leaf else None,
-        pairs=branch_pairs(messages),
+        created=chat.get("created_at"),
+        updated=chat.get("updated_at"),
+        leaf=leaf,
     )
 
 
