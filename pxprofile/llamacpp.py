@@ -12,6 +12,8 @@ stanfordnlp/dspy#10079), so they are turned off where the CPU has AMX, and only 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import io
 import json
 import os
 import re
@@ -521,23 +523,30 @@ def load_model(
     gpu_layers: int = 0,
     verbose: bool = False,
     prompt_style: str = "default",
+    log_to_stderr: bool = False,
 ) -> LlamaEngine:
-    """Load the GGUF at PATH in this process (the child's side of pxprofile/runner.py)."""
-    _route_llama_logs(verbose)
+    """Load the GGUF at PATH in this process. LOG_TO_STDERR (the child of pxprofile/runner.py):
+    llama.cpp's whole log goes to fd 2, line by line, and llama-cpp-python's own chatter only
+    under VERBOSE."""
+    _route_llama_logs(verbose or log_to_stderr)
     _LOG_TAIL.clear()
     kwargs: dict[str, Any] = {
         "n_ctx": n_ctx,
         "n_gpu_layers": gpu_layers,
         "seed": SEED,
-        "verbose": verbose,
+        # verbose=False would point fd 2 at /dev/null while the model loads
+        "verbose": verbose or log_to_stderr,
     }
     if n_threads:
         kwargs.update(n_threads=n_threads, n_threads_batch=n_threads)
     use_extra, _why = extra_bufts_choice()
+    quiet = contextlib.redirect_stderr(io.StringIO()) if not verbose else contextlib.nullcontext()
     try:
-        llm = _tracked(llama_class()(str(path), extra_bufts=use_extra, **kwargs))
+        with quiet:  # Python-level prints (metadata, chat format); llama.cpp's log is on fd 2
+            llm = _tracked(llama_class()(str(path), extra_bufts=use_extra, **kwargs))
     except (ValueError, RuntimeError, OSError, MemoryError) as e:
         raise _load_failure(name, path, n_ctx, e) from e
+    llm.verbose = verbose
     return LlamaEngine(name, llm, prompt_style=prompt_style, gpu_layers=gpu_layers)
 
 
@@ -559,6 +568,11 @@ def load_vocab(name: str, path: Path):
     import llama_cpp
 
     try:
-        return _tracked(llama_cpp.Llama(str(path), vocab_only=True, verbose=False))
+        # a tiny context and batch: Llama() sizes a (n_batch, n_vocab) float array even for a
+        # vocab-only load (512 MiB of address space for Gemma 3's 262k-token vocabulary)
+        llm = llama_cpp.Llama(
+            str(path), vocab_only=True, n_ctx=16, n_batch=1, n_ubatch=1, verbose=False
+        )
+        return _tracked(llm)
     except (ValueError, RuntimeError, OSError) as e:
         raise _load_failure(name, path, 0, e) from e

@@ -70,9 +70,9 @@ def _load(req: dict[str, Any]):
 
     engine = llamacpp.load_model(
         req["name"], Path(req["path"]), n_ctx=req["n_ctx"], n_threads=req["n_threads"],
-        gpu_layers=req["gpu_layers"], verbose=True, prompt_style=req["prompt_style"],
+        gpu_layers=req["gpu_layers"], verbose=req["verbose"], prompt_style=req["prompt_style"],
+        log_to_stderr=True,  # the parent keeps the tail, and shows it under --verbose
     )  # fmt: skip
-    # (verbose: the whole log goes to the parent, which decides what to show)
     use, why = llamacpp.extra_bufts_choice()
     settable = llamacpp.extra_bufts_settable()
     return engine, {
@@ -161,19 +161,30 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def _read_log(stream, log: deque[str], echo: list[bool]) -> None:
+    """Keep the child's stderr (llama.cpp's log) as it comes; show it when ECHO[0] (--verbose).
+    A plain function, not a method: a running thread must not keep the engine alive."""
+    for raw in stream:
+        line = raw.decode("utf-8", errors="replace")
+        log.append(line)
+        if echo[0]:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+
+
+def _stop(proc: subprocess.Popen, reader: threading.Thread) -> None:
     """End the child: close its stdin (it exits), then kill it if it does not."""
-    if proc.poll() is not None:
-        return
-    try:
-        proc.stdin.close()
-    except OSError:
-        pass
-    try:
-        proc.wait(timeout=_STOP_WAIT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    if proc.poll() is None:
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=_STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    reader.join(timeout=_STOP_WAIT_S)  # the last of the log is shown before exit
 
 
 class RunnerEngine(Engine):
@@ -190,7 +201,7 @@ class RunnerEngine(Engine):
         self.n_ctx = n_ctx
         self.gpu_layers = gpu_layers
         self.prompt_style = prompt_style
-        self.verbose = verbose
+        self._echo = [verbose]
         self.tokenizer = None
         self.info: dict[str, Any] = {}
         self._log: deque[str] = deque(maxlen=LOG_LINES)
@@ -201,13 +212,23 @@ class RunnerEngine(Engine):
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=_child_env(), close_fds=True,
         )  # fmt: skip
-        self._finalizer = weakref.finalize(self, _stop, self.proc)
-        self._reader = threading.Thread(target=self._read_log, daemon=True)
+        self._reader = threading.Thread(
+            target=_read_log, args=(self.proc.stderr, self._log, self._echo), daemon=True
+        )
         self._reader.start()
+        self._finalizer = weakref.finalize(self, _stop, self.proc, self._reader)
         self._send({
             "op": "load", "name": name, "path": str(path), "n_ctx": n_ctx, "n_threads": n_threads,
             "gpu_layers": gpu_layers, "prompt_style": prompt_style, "verbose": verbose,
         })  # fmt: skip
+
+    @property
+    def verbose(self) -> bool:
+        return self._echo[0]
+
+    @verbose.setter
+    def verbose(self, value: bool) -> None:
+        self._echo[0] = value
 
     @property
     def pid(self) -> int:
@@ -230,14 +251,6 @@ class RunnerEngine(Engine):
             )
 
     # -- transport
-    def _read_log(self) -> None:
-        for raw in self.proc.stderr:
-            line = raw.decode("utf-8", errors="replace")
-            self._log.append(line)
-            if self.verbose:
-                sys.stderr.write(line)
-                sys.stderr.flush()
-
     def _send(self, req: dict[str, Any]) -> None:
         try:
             self.proc.stdin.write(json.dumps(req).encode("utf-8") + b"\n")
