@@ -570,9 +570,13 @@ def load_vocab(name: str, path: Path):
     try:
         # a tiny context and batch: Llama() sizes a (n_batch, n_vocab) float array even for a
         # vocab-only load (512 MiB of address space for Gemma 3's 262k-token vocabulary)
-        llm = llama_cpp.Llama(
-            str(path), vocab_only=True, n_ctx=16, n_batch=1, n_ubatch=1, verbose=False
-        )
+        # verbose=True, with Python's prints caught: verbose=False would point this process's
+        # fd 2 at /dev/null while loading, and the model's child logs to it meanwhile
+        with contextlib.redirect_stderr(io.StringIO()):
+            llm = llama_cpp.Llama(
+                str(path), vocab_only=True, n_ctx=16, n_batch=1, n_ubatch=1, verbose=True
+            )
+        llm.verbose = False
         return _tracked(llm)
     except (ValueError, RuntimeError, OSError) as e:
         raise _load_failure(name, path, 0, e) from e
