@@ -14,7 +14,7 @@ under --verbose. The child is exec'd, never forked from a process that holds the
 
     -> {"op": "load", "name", "path", "n_ctx", "n_threads", "gpu_layers", "verbose", "prompt_style"}
     <- {"result": {"n_ctx", "has_chat_template", "extra_bufts", "extra_bufts_reason"}}
-    -> {"op": "complete" | "encode" | "option_logprobs" | "reply_logprob" | "count_tokens", ...}
+    -> {"op": "complete" | "encode" | "option_logprobs" | "reply_logprob" | "count_tokens" | "perf"}
     <- {"result": ...} or {"error": "<PxprofileError subclass name>", "message", "text"}
 """
 
@@ -50,6 +50,13 @@ def _handle(engine, req: dict[str, Any]) -> Any:
     op = req["op"]
     if op == "count_tokens":
         return engine.count_tokens(req["text"])
+    if op == "perf":  # benchmarks: llama.cpp's counters since the last "perf", then a fresh start
+        import llama_cpp
+
+        p = llama_cpp.llama_perf_context(engine.llm.ctx)
+        llama_cpp.llama_perf_context_reset(engine.llm.ctx)
+        engine.llm.reset()  # empty KV cache: the next call processes its whole prompt
+        return {k: getattr(p, k) for k in ("n_p_eval", "t_p_eval_ms", "n_eval", "t_eval_ms")}
     system = req["system"]
     user = [Segment(text, trusted) for text, trusted in req["user"]]
     if op == "complete":
@@ -307,8 +314,9 @@ class RunnerEngine(Engine):
         self, system: str, user: list[Segment], *, schema: dict | None = None, max_tokens: int = 512
     ) -> Completion:
         pidfile = os.environ.get(PIDFILE_ENV)
-        if pidfile:
-            Path(pidfile).write_text(str(self.pid))
+        if pidfile:  # atomically: a test polls for it
+            Path(pidfile + ".tmp").write_text(str(self.pid))
+            os.replace(pidfile + ".tmp", pidfile)
         req = self._prompt_req("complete", system, user) | {
             "schema": schema,
             "max_tokens": max_tokens,

@@ -167,27 +167,34 @@ def _tables(db_path: Path) -> dict[str, list]:
         conn.close()
 
 
-def _export(path: Path) -> Path:
+def _export(path: Path, ids) -> Path:
     from test_durability import write_export
 
-    return write_export(
-        path, [f"c{i}" for i in range(12)], messages_per_conversation=4, explicit=True
-    )
+    return write_export(path, ids, messages_per_conversation=4, explicit=True)
+
+
+def _update_ok(update, run) -> None:
+    r = subprocess.run(update, **run)
+    assert r.returncode == 0, r.stderr
+    assert "Error" not in r.stderr
 
 
 def test_sigsegv_in_the_model_process_during_update_changes_nothing(env_setup, tmp_path):
     env = {**os.environ, "PXPROFILE_HOME": str(env_setup), PIDFILE_ENV: str(tmp_path / "pid")}
     run = {"capture_output": True, "text": True, "env": env, "timeout": 600}
-    ingest = subprocess.run(
-        [*PX, "ingest", str(_export(tmp_path / "e.json")), "--no-update"], **run
-    )
-    assert ingest.returncode == 0, ingest.stderr
+    update = [*PX, "update", "--model", "gemma3-270m", "--ctx", "2048", "--threads", "1"]
+    ingest = [*PX, "ingest", "--no-update"]
     profile = env_setup / "profile.md"
+    profile.parent.mkdir(parents=True, exist_ok=True)
     profile.write_text(
         "# Preference profile\n\n## Communication style\n\n- Uses British spelling\n"
     )
+    # a profile pxprofile already knows (`show` records it), and new chats for the update
+    assert subprocess.run([*PX, "show"], **run).returncode == 0
+    new = _export(tmp_path / "b.json", ["b1", "b2"])
+    assert subprocess.run([*ingest, str(new)], **run).returncode == 0
     before, tables = profile.read_bytes(), _tables(env_setup / "pxprofile.db")
-    update = [*PX, "update", "--model", "gemma3-270m", "--ctx", "2048", "--threads", "1"]
+    assert tables["profile_versions"] and tables["messages"]
 
     proc = subprocess.Popen(update, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     pidfile = tmp_path / "pid"
@@ -206,13 +213,17 @@ def test_sigsegv_in_the_model_process_during_update_changes_nothing(env_setup, t
     assert line.startswith("Error: llama.cpp crashed while running gemma3-270m (SIGSEGV)")
     assert "its log ended: " in line and "`--gpu-layers 0`" in line
     assert profile.read_bytes() == before
-    assert _tables(env_setup / "pxprofile.db") == tables
-
-    env.pop(PIDFILE_ENV)
-    again = subprocess.run(update, **run)  # the next update works
-    assert again.returncode == 0, again.stderr
+    after = _tables(env_setup / "pxprofile.db")
+    # the failed attempt may be recorded as such; everything else is exactly as it was
+    old_updates, new_updates = after["updates"][: len(tables["updates"])], after.pop("updates")
+    assert old_updates == tables.pop("updates")
     db = sqlite3.connect(env_setup / "pxprofile.db")
-    [(status,)] = db.execute("select status from updates").fetchall()
-    assert status in ("ok", "noop")
-    assert db.execute("select count(*) from digested").fetchone()[0] > 0
+    for status, error in db.execute("select status, error from updates where id > 1"):
+        assert status == "failed" and "crashed" in error
+    assert len(new_updates) <= len(old_updates) + 1
+    assert after == tables
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    _update_ok(update, {**run, "env": {k: v for k, v in env.items() if k != PIDFILE_ENV}})
     assert "- Uses British spelling\n" in profile.read_text()
+    assert len(tables["digested"]) < db.execute("select count(*) from digested").fetchone()[0]
