@@ -293,8 +293,22 @@ class RunnerEngine(Engine):
         with self._lock:
             if self._crash is not None:
                 raise self._crash
-            self._send(req)
-            return self._receive()
+            answered = False
+            try:
+                self._send(req)
+                reply = self._receive()
+                answered = True
+                return reply
+            except PxprofileError:  # an error reply, or the crash: the pipe is in step
+                answered = True
+                raise
+            finally:
+                if not answered:  # Ctrl-C (or a bug) mid-request: its reply would come next
+                    self.proc.kill()
+                    self._crash = ModelCrashedError(
+                        f"llama.cpp's process for {self.name} was stopped in the middle of a "
+                        "request. Run the command again."
+                    )
 
     def _prompt_req(self, op: str, system: str, user) -> dict[str, Any]:
         segs = [[s.text, s.trusted] for s in _segments(user)]

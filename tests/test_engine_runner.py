@@ -227,3 +227,23 @@ def test_sigsegv_in_the_model_process_during_update_changes_nothing(env_setup, t
     _update_ok(update, {**run, "env": {k: v for k, v in env.items() if k != PIDFILE_ENV}})
     assert "- Uses British spelling\n" in profile.read_text()
     assert len(tables["digested"]) < db.execute("select count(*) from digested").fetchone()[0]
+
+
+def test_an_interrupted_request_leaves_no_stale_reply_behind():
+    engine = load_engine("gemma3-270m", n_ctx=320, n_threads=1, gpu_layers=0)
+    timer = threading.Timer(0.3, lambda: signal.raise_signal(signal.SIGINT))  # Ctrl-C
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        engine.complete("Write a long story.", [Segment("Once upon a time")], max_tokens=2000)
+    timer.join()
+    assert not engine.alive and engine.proc.wait(timeout=10) == -signal.SIGKILL
+    fresh = load_engine("gemma3-270m", n_ctx=320, n_threads=1, gpu_layers=0)
+    assert fresh is not engine
+    assert fresh.complete("s", [Segment("Fruits: apple,")], max_tokens=2).completion_tokens == 2
+
+
+def test_closing_an_engine_ends_its_process():
+    engine = load_engine("gemma3-270m", n_ctx=288, n_threads=1, gpu_layers=0)
+    proc = engine.proc
+    engine.close()
+    assert proc.poll() is not None
