@@ -168,15 +168,16 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _read_log(stream, log: deque[str], echo: list[bool]) -> None:
-    """Keep the child's stderr (llama.cpp's log) as it comes; show it when ECHO[0] (--verbose).
-    A plain function, not a method: a running thread must not keep the engine alive."""
+def _read_log(stream, log: deque[str], echo: list[bool], out) -> None:
+    """Keep the child's stderr (llama.cpp's log) as it comes; show it on OUT when ECHO[0]
+    (--verbose). OUT is this process's stderr when the child started, not whatever sys.stderr is
+    redirected to meanwhile. A plain function: a running thread must not keep the engine alive."""
     for raw in stream:
         line = raw.decode("utf-8", errors="replace")
         log.append(line)
         if echo[0]:
-            sys.stderr.write(line)
-            sys.stderr.flush()
+            out.write(line)
+            out.flush()
 
 
 def _stop(proc: subprocess.Popen, reader: threading.Thread) -> None:
@@ -220,7 +221,9 @@ class RunnerEngine(Engine):
             env=_child_env(), close_fds=True,
         )  # fmt: skip
         self._reader = threading.Thread(
-            target=_read_log, args=(self.proc.stderr, self._log, self._echo), daemon=True
+            target=_read_log,
+            args=(self.proc.stderr, self._log, self._echo, sys.stderr),
+            daemon=True,
         )
         self._reader.start()
         self._finalizer = weakref.finalize(self, _stop, self.proc, self._reader)
