@@ -154,7 +154,7 @@ def crash_error(name: str, returncode: int, log: list[str]) -> ModelCrashedError
         how += ", likely the out-of-memory killer"
     said = f"; its log ended: {tail}" if tail else ""
     return ModelCrashedError(
-        f"llama.cpp crashed while running {name} ({how}){said}. Nothing more was written. "
+        f"llama.cpp crashed while running {name} ({how}){said}. "
         "Run the command again; if it crashes again, try `--gpu-layers 0`, a smaller `--ctx`, "
         "or another model."
     )
