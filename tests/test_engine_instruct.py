@@ -119,9 +119,10 @@ def test_a_whole_update_runs_with_smollm2(env_setup, tmp_path):
     db = sqlite3.connect(env_setup / "pxprofile.db")
     [(model, status, finished)] = db.execute("select model, status, finished_at from updates")
     assert model == "smollm2-135m" and finished
-    # exit 0 when something was learned or nothing needed changing; 1 when every change the
-    # model proposed was unusable (said on one Error line, nothing written)
-    assert (r.returncode, status in ("ok", "noop")) in ((0, True), (1, False)), r.stderr
+    # a tiny model's proposals may all be rejected: whatever the outcome, the update ran to its
+    # end (0), or said on one Error line that the output was unusable (1), never a crash
+    assert r.returncode in (0, 1) and r.stderr.count("Error:") == r.returncode, r.stderr
+    assert status in ("ok", "noop") or r.returncode == 1 or "rejected" in r.stderr
     text = profile.read_text()
     assert document.problems(text) == [] and USER_LINE in text
     if status == "ok":
