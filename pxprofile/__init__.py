@@ -8,8 +8,47 @@ cli/ is a thin layer over it.
 from __future__ import annotations
 
 import importlib
+import sys
 
 __version__ = "0.1.0"
+
+
+class _SqliteUtilsWithoutNumpy:
+    """sqlite-utils imports numpy and pandas when they are installed (llama-cpp-python installs
+    numpy), only to map their scalar types to column types, which pxprofile never inserts: about
+    0.1 s of every command's start-up. This import hook hides them while sqlite-utils loads,
+    whichever module imports it first; a later `import numpy` (llama_cpp's) works as usual, and
+    if numpy is already loaded nothing is hidden."""
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "sqlite_utils":
+            return None
+        sys.meta_path.remove(cls)  # once: find the real spec, then wrap its loader
+        from importlib.util import find_spec
+
+        spec = find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_without_numpy(module) -> None:
+            hidden = [n for n in ("numpy", "pandas") if n not in sys.modules]
+            for n in hidden:
+                sys.modules[n] = None  # `import numpy` raises ImportError inside this block
+            try:
+                exec_module(module)
+            finally:
+                for n in hidden:
+                    if sys.modules.get(n, 0) is None:
+                        del sys.modules[n]
+
+        spec.loader.exec_module = exec_without_numpy
+        return spec
+
+
+if "sqlite_utils" not in sys.modules:
+    sys.meta_path.insert(0, _SqliteUtilsWithoutNumpy)
 
 _EXPORTS = {
     "Export": "export",

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import sqlite3
 
-import sqlite_utils
-
 from .errors import InputError
+from .store import Database
 
 
 def list_conversations(
-    db: sqlite_utils.Database, *, limit: int | None = 50, format: str | None = None
+    db: Database, *, limit: int | None = 50, format: str | None = None
 ) -> list[dict]:
     """Conversations, newest first, with their message counts."""
     where, params = ("WHERE c.format = ?", [format]) if format else ("", [])
@@ -29,7 +28,7 @@ def list_conversations(
     return [dict(r) for r in db.query(sql, params)]
 
 
-def resolve_conversation(db: sqlite_utils.Database, ref: str) -> dict:
+def resolve_conversation(db: Database, ref: str) -> dict:
     """A conversation by id, native id, or a unique part of its id."""
     rows = list(db.query("SELECT * FROM conversations WHERE id = ?", [ref]))
     if not rows:
@@ -47,7 +46,7 @@ def resolve_conversation(db: sqlite_utils.Database, ref: str) -> dict:
 
 
 def show_conversation(
-    db: sqlite_utils.Database, ref: str, *, all_branches: bool = False, hidden: bool = False
+    db: Database, ref: str, *, all_branches: bool = False, hidden: bool = False
 ) -> dict:
     """A conversation with its messages in reading order (depth-first through the tree).
 
@@ -102,7 +101,7 @@ def show_conversation(
 
 
 def search_messages(
-    db: sqlite_utils.Database, query: str, *, limit: int = 20, hidden: bool = False
+    db: Database, query: str, *, limit: int = 20, hidden: bool = False
 ) -> list[dict]:
     """Full-text search over message text; the query's words are matched as words (quoted)."""
     if not query.strip():
@@ -120,7 +119,7 @@ def search_messages(
         raise InputError(f"cannot search for {query!r} ({e}). Use plain words.") from None
 
 
-def stats(db: sqlite_utils.Database) -> dict:
+def stats(db: Database) -> dict:
     """Counts of everything recorded (all integer values, plus per-format conversation counts)."""
 
     def one(sql: str) -> int:

@@ -48,11 +48,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InferenceError, ModelError
+from .replies import check_usage
+from .replies import validate as validate_reply
 
 DEFAULT_N_CTX = 8192
 SEED = 0
@@ -135,10 +138,21 @@ class TruncatedOutputError(InferenceError):
         self.text = text
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def _parse_json(text: str, finish_reason: str, max_tokens: int) -> Any:
     try:
-        return json.loads(text, strict=False)  # llama.cpp's grammar lets raw newlines into strings
-    except json.JSONDecodeError as e:
+        # llama.cpp's grammar lets raw newlines into strings (strict=False); NaN/Infinity are not
+        # JSON and would slip past every minimum/maximum check
+        return json.loads(text, strict=False, parse_constant=_no_constant)
+    except (RecursionError, ValueError) as e:
+        if not isinstance(e, json.JSONDecodeError):  # nested too deep, NaN, huge number
+            raise InferenceError(
+                f"The model's output is not usable JSON ({type(e).__name__}); nothing was changed. "
+                "Try again with another model."
+            ) from None
         if finish_reason == "length":
             raise TruncatedOutputError(
                 f"The model's JSON output was cut off at max_tokens={max_tokens}; "
@@ -274,7 +288,7 @@ class OpenAIEngine(Engine):
                 f"Cannot reach the model server at {self.base_url} ({reason}). "
                 "Start it, or check --base-url."
             ) from e
-        except json.JSONDecodeError as e:
+        except (ValueError, RecursionError) as e:  # not JSON, not UTF-8, nested too deep
             raise ModelError(
                 f"The server at {self.base_url} did not answer with JSON. Check --base-url."
             ) from e
@@ -326,19 +340,27 @@ class OpenAIEngine(Engine):
         try:
             choice = payload["choices"][0]
             raw = choice["message"].get("content") or ""
+            finish = choice.get("finish_reason") or "stop"
         except (KeyError, IndexError, TypeError, AttributeError) as e:
             raise ModelError(
                 f"The server at {self.base_url} sent an unexpected answer. Check --base-url."
             ) from e
-        finish = choice.get("finish_reason") or "stop"
+        if not isinstance(raw, str) or not isinstance(finish, str):
+            raise InferenceError(
+                f"The server at {self.base_url} sent a reply whose content is "
+                f"{type(raw if not isinstance(raw, str) else finish).__name__}, not text; "
+                "nothing was changed. Check --base-url and --model."
+            )
         text = strip_think(raw)
         data = _parse_json(text, finish, max_tokens) if schema is not None else None
-        usage = payload.get("usage") or {}
+        if schema is not None:
+            validate_reply(data, schema)
+        prompt_tokens, completion_tokens = check_usage(payload.get("usage"))
         return Completion(
             text=text,
             data=data,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
             finish_reason=finish,
         )
 
@@ -422,10 +444,11 @@ def load_engine(
     verbose: bool = False,
     backend: str = "llama",
     base_url: str | None = None,
+    api_key: str | None = None,
 ) -> Engine:
     """Load (once per process and arguments) the engine for NAME. See the module docstring."""
     if backend in ("openai", "server"):
-        return _load_openai(name, n_ctx=n_ctx, base_url=base_url)
+        return _load_openai(name, n_ctx=n_ctx, base_url=base_url, api_key=api_key, verbose=verbose)
     if backend != "llama":
         raise ModelError(
             f"Unknown backend {backend!r}. Use 'llama' (in-process) or 'openai' (a server)."
@@ -462,7 +485,10 @@ def load_engine(
         return engine
 
 
-def _load_openai(name: str | None, *, n_ctx: int | None, base_url: str | None) -> Engine:
+def _load_openai(
+    name: str | None, *, n_ctx: int | None, base_url: str | None, api_key: str | None = None,
+    verbose: bool = False,
+) -> Engine:  # fmt: skip
     base_url = base_url or os.environ.get("PXPROFILE_BASE_URL")
     if not base_url:
         raise ModelError(
@@ -475,7 +501,12 @@ def _load_openai(name: str | None, *, n_ctx: int | None, base_url: str | None) -
     from .models import all_models
 
     spec = all_models().get(name)
-    key = ("openai", name, base_url, n_ctx)
+    from .credentials import api_key_for
+
+    api_key, source = api_key_for(base_url, api_key)
+    if verbose:  # which source, never the key
+        print(f"pxprofile: API key for {base_url}: {source}", file=sys.stderr)
+    key = ("openai", name, base_url, n_ctx, api_key)
     if key in _ENGINES:
         return _ENGINES[key]
     tokenizer = None
@@ -491,7 +522,7 @@ def _load_openai(name: str | None, *, n_ctx: int | None, base_url: str | None) -
             n_ctx or (spec.context_length if spec and spec.context_length else DEFAULT_N_CTX)
         ),
         prompt_style=spec.prompt_style if spec else "default",
-        api_key=os.environ.get("PXPROFILE_API_KEY") or os.environ.get("OPENAI_API_KEY"),
+        api_key=api_key,
         tokenizer=tokenizer,
     )
     _ENGINES[key] = engine

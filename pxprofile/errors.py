@@ -13,6 +13,12 @@ class InputError(PxprofileError):
     """A file or argument the user gave cannot be used (unknown format, invalid JSON, ...)."""
 
 
+class UsageError(InputError):
+    """The command line asks for something impossible (exit 2, like a usage error)."""
+
+    exit_code = 2
+
+
 class FormatError(InputError):
     """An export is malformed in a way that stops the whole file from being read."""
 

@@ -4,10 +4,8 @@
         The one entry point: task filter -> budget -> egress check -> render. ``Export.text`` is
         exactly what goes to stdout ("" when there is nothing to export); ``Export.notes`` are
         the messages for stderr (what was dropped, and why).
-    lines_from_text(text) -> list[Line]
-        A profile file parsed into lines (author "user", no evidence), for ``export -``.
     estimate_tokens(text) -> int
-        The token estimate used when no tokenizer is given: characters / 4, rounded up.
+        The token estimate used when no tokenizer is given (text.estimate_tokens: characters / 4).
     render(lines, target, ...) -> str, priority(lines), fit(lines, draw, fits),
     select_for_task(lines, task), select_with_model(lines, task, engine), egress_problems(lines)
         The steps export_prompt() is made of, for callers that need one of them.
@@ -16,7 +14,7 @@ Targets (``TARGETS``): claude (a ``<user_preferences>`` block, or with style="me
 ``[YYYY-MM-DD] - memory`` lines Claude's memory import reads), chatgpt (the two custom
 instruction fields, each within ``CHATGPT_FIELD_CHARS`` by default), gemini (saved-info lines),
 openai (a system message), ollama (a Modelfile ``SYSTEM`` block), llm (a simonw/llm template),
-markdown, json.
+markdown, json, pam (a Portable AI Memory v1.0 file, see pam.py).
 
 Budgets. When the lines do not fit, they are kept in priority order: user-written lines first,
 then by evidence count, then by how recently they were supported, then in file order. A line
@@ -32,19 +30,30 @@ neutralised, and control characters become spaces.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .errors import ExportError
+from .poison import strip_hidden
+from .text import estimate_tokens, plural, utc_today
 
 if TYPE_CHECKING:
     from .profile import Line
 
 TARGETS = ("claude", "chatgpt", "gemini", "openai", "ollama", "llm", "markdown", "json")
+TARGETS += ("pam",)  # issue 14: a Portable AI Memory v1.0 file (pxprofile.pam)
+# coding agents' user-level instruction files (issue 15; agentfiles.py writes them)
+AGENT_TARGETS = ("claude-code", "codex", "gemini-cli")
+TARGETS += AGENT_TARGETS
+# these files load into every session: a default budget (about 1,000 tokens), like ChatGPT's field
+AGENT_FILE_CHARS = 4000
+AGENT_FRAME = (
+    "These are my personal preferences, from a profile I keep and edit myself with pxprofile. "
+    "They describe me and how I like to work: apply them where they are relevant; what I ask "
+    "in a session takes precedence."
+)
 CLAUDE_STYLES = ("block", "memory")
 CHATGPT_FIELDS = ("about", "respond")
 CHATGPT_FIELD_CHARS = 1500  # widely reported (third-party) limit of each custom-instruction field
@@ -97,22 +106,6 @@ class Export:
     off_task: list[Line] = field(default_factory=list)  # left out by --task
     flagged: list[tuple[str, str]] = field(default_factory=list)  # egress problems (with force)
     notes: list[str] = field(default_factory=list)
-
-
-def estimate_tokens(text: str) -> int:
-    """Tokens as characters / 4, rounded up: the usual rule of thumb for English with BPE."""
-    return math.ceil(len(text) / 4)
-
-
-def lines_from_text(text: str) -> list[Line]:
-    """The bullets of a profile file as lines written by the user (no provenance)."""
-    from .document import parse
-    from .profile import Line
-
-    return [
-        Line(id=None, section=s.title, text=b.text, author="user", editable=False)
-        for s, b in parse(text).bullets()
-    ]
 
 
 def respond_section(title: str) -> bool:
@@ -214,7 +207,7 @@ def render(
     """
     if target == "claude":
         if style == "memory":
-            return _memory(lines, today or _today())
+            return _memory(lines, today or utc_today())
         return _block(lines, CLAUDE_FRAME)
     if target == "chatgpt":
         return _field_body(lines)
@@ -235,11 +228,20 @@ def render(
         return f"{DEFAULT_TITLE}\n\n{_markdown_body(lines)}"
     if target == "json":
         return _json_lines(lines)
+    if target == "pam":  # issue 14: lines may carry ``imported`` (their origin) for provenance
+        from .pam import render as pam_render
+
+        origins = {ln.id: ln.imported for ln in lines if getattr(ln, "imported", None)}
+        return pam_render(lines, today=today or utc_today(), origins=origins)
+    if target in AGENT_TARGETS:
+        return _agent_block(lines)
     raise ExportError(f"unknown target {target!r}. Choose one of: {', '.join(TARGETS)}.")
 
 
-def _today() -> str:
-    return datetime.now(UTC).date().isoformat()
+def _agent_block(lines: list[Line]) -> str:
+    # Markdown inside the user's instruction file; "<!--" could fake or close a managed block
+    body = _markdown_body(lines, level=3).replace("<!--", "‹!--").replace("-->", "--›")
+    return f"## My preferences (pxprofile)\n\n{AGENT_FRAME}\n\n{body}"
 
 
 # --- budgets ----------------------------------------------------------------------------------
@@ -409,7 +411,7 @@ def _budget_words(max_chars: int | None, max_tokens: int | None, estimated: bool
 
 def _drop_note(dropped: list[Line], why: str, limit: int = 20) -> str:
     n = len(dropped)
-    rows = [f"Dropped {n} line{'s' if n != 1 else ''} {why}:"]
+    rows = [f"Dropped {plural(n, 'line')} {why}:"]
     rows += [f"  - [{ln.section}] {ln.text}" for ln in dropped[:limit]]
     if n > limit:
         rows.append(f"  ... and {n - limit} more")
@@ -454,7 +456,7 @@ def export_prompt(
         raise ExportError(
             "--json is for --for openai or chatgpt. Use --for json for the lines as JSON."
         )
-    today = today or _today()
+    today = today or utc_today()
     result = Export(text="")
     lines = list(lines)
     if not lines:
@@ -485,6 +487,8 @@ def export_prompt(
     count = count_tokens or estimate_tokens
     if target == "chatgpt" and max_chars is None:
         max_chars = CHATGPT_FIELD_CHARS  # each field's length limit holds whatever else is asked
+    if target in AGENT_TARGETS and max_chars is None and max_tokens is None:
+        max_chars = AGENT_FILE_CHARS  # loaded into every session: a default budget applies
     words = _budget_words(max_chars, max_tokens, estimated)
 
     def fits(text: str) -> bool:
@@ -493,8 +497,9 @@ def export_prompt(
         return max_tokens is None or count(text) <= max_tokens
 
     def draw(subset: list[Line]) -> str:
-        return render(
-            subset, target, style=style, base_model=base_model, as_json=as_json, today=today
+        # nothing invisible leaves, whatever the profile file holds (Tags, variation selectors)
+        return strip_hidden(
+            render(subset, target, style=style, base_model=base_model, as_json=as_json, today=today)
         )
 
     if target == "chatgpt":

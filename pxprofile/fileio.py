@@ -254,3 +254,36 @@ def atomic_write(path: str | Path, data: bytes, *, expect_sha256: str | None | b
         raise
     _fsync_dir(p.parent)
     return sha256(data)
+
+
+# "All processes using a database must be on the same host computer; WAL does not work over a
+# network filesystem" (sqlite.org/wal.html).
+NETWORK_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs",
+     "fuse.sshfs", "sshfs", "fuse.rclone", "davfs", "fuse.davfs2", "lustre", "gpfs"}
+)  # fmt: skip
+
+
+def filesystem_type(directory: Path) -> str | None:
+    """The type of the filesystem holding ``directory`` (Linux: /proc/self/mountinfo), or None."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8") as f:
+            mountinfo = f.read()
+    except OSError:
+        return None
+    return mount_type(mountinfo, os.path.realpath(directory))
+
+
+def mount_type(mountinfo: str, target: str) -> str | None:
+    """The filesystem type of the longest mount point in ``mountinfo`` that contains target."""
+    best, best_type = "", None
+    for line in mountinfo.splitlines():
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        if len(fields) < 5 or not right:
+            continue
+        point = fields[4].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, best_type = point, right.split()[0]
+    return best_type

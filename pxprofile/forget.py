@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from .errors import InputError, ProfileError
+from .errors import InputError, ProfileError, UsageError
+from .text import plural, utc_now
 
 
 @dataclass
@@ -48,9 +48,7 @@ class ForgetPlan:
         )
 
     def summary(self) -> str:
-        def n(k: int, word: str) -> str:
-            return f"{k} {word}{'' if k == 1 else 's'}"
-
+        n = plural
         parts = [n(len(self.messages), "message")]
         if self.conversations:
             parts.insert(0, n(len(self.conversations), "conversation"))
@@ -69,6 +67,18 @@ class ForgetPlan:
             )
         return text
 
+    def to_dict(self) -> dict:
+        """Counts of what would go, and the profile lines that would be retired."""
+        return {
+            "conversations": len(self.conversations),
+            "messages": len(self.messages),
+            "pairs": len(self.pairs),
+            "feedback": len(self.feedback),
+            "sources": len(self.sources),
+            "lines_retired": len(self.lines),
+            "lines": [ln.text for ln in self.lines],
+        }
+
 
 @dataclass
 class ForgetResult:
@@ -82,6 +92,13 @@ class ForgetResult:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
+
+    def summary(self) -> str:
+        return (
+            f"Deleted {plural(self.messages, 'message')} "
+            f"({plural(self.conversations, 'conversation')}, {plural(self.pairs, 'pair')}, "
+            f"{self.feedback} feedback); retired {plural(self.lines_retired, 'profile line')}."
+        )
 
 
 def _ids(rows) -> list:
@@ -104,7 +121,7 @@ def plan_forget(
     """What forget() would delete and retire (nothing is changed)."""
     chosen = [x for x in (conversation, source, search) if x is not None]
     if len(chosen) != 1:
-        raise InputError("give exactly one of --conversation, --source or --search.")
+        raise UsageError("give exactly one of --conversation, --source or --search.")
     if conversation is not None:
         plan = _plan_conversations(db, [_conversation(db, conversation)], "conversation")
     elif source is not None:
@@ -303,7 +320,7 @@ def forget(db, plan: ForgetPlan, *, profile: str | None = None) -> ForgetResult:
         db.execute("insert into messages_fts(messages_fts) values('optimize')")
         db["forget_log"].insert(
             {
-                "at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "at": utc_now(),
                 "kind": plan.kind,
                 "target": ",".join(plan.conversations)
                 if plan.kind == "conversation"

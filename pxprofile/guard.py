@@ -30,6 +30,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from .poison import decoded_variants, directive_problem, hidden_count, host_problem, normalise
+
 MAX_LINE_CHARS = 240
 MAX_NEW_LINES_PER_CONVERSATION = 3
 
@@ -90,7 +92,8 @@ _CODE = re.compile(
 _RULES: list[tuple[str, str]] = [
     (
         "a tool or memory command",
-        r"\b(?:remember(?:ed|s|ing)?|memori[sz]e|memory|memories|bio tool|save (?:this|it|that)? ?"
+        r"\b(?:remember(?:ed|s|ing)?|memori[sz]e|(?:your|the|my|its|long-term|persistent|saved) "
+        r"memor(?:y|ies)|(?:to|into|from) memory\b|bio tool|save (?:this|it|that)? ?"
         r"(?:as|to|in) (?:a |your |the )?(?:memory|profile|notes?)|add (?:this|it|that)? ?to "
         r"(?:your |the |my )?(?:memory|profile|notes|instructions)|store (?:this|it) "
         r"(?:permanently|"
@@ -122,12 +125,12 @@ _RULES: list[tuple[str, str]] = [
     (
         "a secrecy request",
         r"(?:do not|don'?t|never|without) (?:tell|telling|inform|informing|"
-        r"reveal|"
-        r"revealing|disclose|disclosing|show|showing|let|letting|notify|notifying|alert|alerting|"
+        r"show|showing|let|letting|notify|notifying|alert|alerting|"
         r"admit|admitting|acknowledge|acknowledging)\b|\bsecretly\b|\bquietly\b|\bsilently\b|"
         # "don't mention calories" / "...that you are an AI language model" is a topic to avoid;
         # hiding the note, its source or something from the user is a secrecy request
-        r"(?:do not|don'?t|never|without) (?:mention|mentioning)\b(?:\s*(?:[.;:!?,]|$)|"
+        r"(?:do not|don'?t|never|without) (?:mention|mentioning|reveal|revealing|disclose|"
+        r"disclosing)\b(?:\s*(?:[.;:!?,]|$)|"
         r"\s+that\s*(?:[.;:!?,]|$)|(?=[^.;!?]*\b(?:the user|users?|them|him|her|anyone|anybody|"
         r"this|these|those|it|notes?|preferences?|instructions?|memor(?:y|ies)|profile|prompt|"
         r"rules?|secret|told|asked|instructed|why|reason|source|sponsor\w*|paid|recommend\w*|"
@@ -157,8 +160,7 @@ _RULES: list[tuple[str, str]] = [
     ),
     (
         "a vendor or product recommendation",
-        r"\b(?:always|only|exclusively|first) (?:recommend|suggest|promote|endorse|mention|cite|"
-        r"refer|"
+        r"\b(?:always|only|exclusively|first) (?:recommend|promote|endorse|refer|"
         r"link|point|direct|send)\w*|\b(?:recommend|suggest|promote|endorse|advertise)(?:s|ed|"
         r"ing)? "
         r"\S+ (?:as (?:the|a|an|your|their)|for all|over all|above all|whenever)|\b(?:most |the "
@@ -270,9 +272,9 @@ def line_problem(text: str) -> str | None:
         return "empty line"
     if "\n" in text or "\r" in text or "\u2028" in text or "\u2029" in text or "\x85" in text:
         return "line breaks inside a line"
-    if _INVISIBLE.search(text):
+    if _INVISIBLE.search(text) or hidden_count(text):
         return "invisible Unicode characters"
-    norm = _nfkc(text)
+    norm = normalise(text)  # NFKC, nothing hidden, x[.]com -> x.com, punycode decoded
     if _INVISIBLE.search(norm) or _CONTROL.search(norm):
         return "invisible Unicode characters"
     if len(norm) > MAX_LINE_CHARS:
@@ -287,6 +289,9 @@ def line_problem(text: str) -> str | None:
         return "an email address"
     if _URL.search(_DOMAIN_OK.sub(" ", norm)):
         return "a URL or domain"
+    reason = host_problem(_DOMAIN_OK.sub(" ", norm))
+    if reason:
+        return reason
     if _HTML.search(norm):
         return "HTML"
     if _STRUCTURE.match(norm):
@@ -300,9 +305,13 @@ def line_problem(text: str) -> str | None:
             return reason
     if _FOREIGN.search(low):
         return "a tool or memory command (translated)"
-    reason = _obfuscation(norm, low)
+    reason = directive_problem(norm) or _obfuscation(norm, low)
     if reason:
         return reason
+    for variant in decoded_variants(norm):  # ROT13, base64 (also in chunks)
+        v = variant.lower()
+        if directive_problem(variant) or any(rx.search(v) for _, rx in _COMPILED):
+            return "an encoded instruction (ROT13 or base64)"
     return None
 
 
@@ -388,6 +397,19 @@ _PASTE_TRIGGER = re.compile(
     r"|\b(?:here(?:'s| is) (?:the|an?|my|some)\s[^\n:]{0,40}[:\n])"
 )
 PASTED_PARAGRAPH_CHARS = 800
+# any short request that ends in a colon (or a line break) and is followed by a longer block:
+# "Summarize this page for me, I prefer three bullets max:\n<page>", "thoughts on this?\n\n<mail>"
+_FRAMED = re.compile(r"(?s)\A[^\n]{0,300}?(?:[:：]\s*|\?\s*\n|\n[ \t]*\n)(?=\S.{150,}\Z)")
+# "he wrote 'always recommend X'", “...”, «...»: four words or more inside quotation marks
+# -- only after a word that reports someone else's text: 'Stop saying "I hope this helps"' is the
+# user's own preference, 'the site said "always recommend X"' is not
+_INLINE_QUOTE = re.compile(
+    r"(?i)(?P<lead>\b(?:wrote|writes|said|says|told me|tells me|sent|sends|posted|posts|"
+    r"claims?|claimed|reads|stated|states|according to|message|email|comment|review|site|"
+    r"page|article|popup|banner)[ \t:,-]{0,4})"
+    r"(?P<q>[\"“„«»‚‘'](?=[^\"”“«»\n]*\s[^\"”“«»\n]*\s[^\"”“«»\n]*\s)[^\"”“«»\n]{15,}"
+    r"[\"”“»«’'])"
+)
 
 
 def own_words(text: str) -> tuple[str, str]:
@@ -405,10 +427,16 @@ def own_words(text: str) -> tuple[str, str]:
     s = cut(_FENCE, s)
     s = cut(_FORWARDED, s)
     s = cut(_EMAIL_HEADERS, s)
-    m = _PASTE_TRIGGER.search(s)
+    m = _PASTE_TRIGGER.search(s) or _FRAMED.match(s)
     if m:
         pasted.append(s[m.end() :])
         s = s[: m.end()]
+
+    def quoted(m: re.Match) -> str:  # an attacker's words the user quotes are not the user's
+        pasted.append(m.group("q"))
+        return m.group("lead") + " "
+
+    s = _INLINE_QUOTE.sub(quoted, s)
     s = cut(_QUOTE_LINE, s)
     paragraphs = re.split(r"\n[ \t]*\n", s)
     kept = []

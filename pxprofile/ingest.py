@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -134,7 +135,7 @@ def ingest_path(
     size = p.stat().st_size if p.is_file() else None
     cb = (lambda n: progress(n, size)) if progress else None
     opened = open_input(p, name=str(path), format=format, progress=cb, limits=limits)
-    return _write(db, opened, str(p.resolve()), str(path), redact_storage)
+    return _route(db, opened, str(p.resolve()), str(path), redact_storage)
 
 
 def ingest_stream(
@@ -150,7 +151,14 @@ def ingest_stream(
     """Ingest from a binary stream (stdin): JSON, JSON Lines or a text transcript."""
     cb = (lambda n: progress(n, None)) if progress else None
     opened = open_input(None, stream, name=name, format=format, progress=cb, limits=limits)
-    return _write(db, opened, name, name, redact_storage)
+    return _route(db, opened, name, name, redact_storage)
+
+
+def _route(db, opened: Opened, stored_path: str, name: str, redact_storage: bool):
+    """Memory files (and memories inside an export) become profile lines (issue 14)."""
+    from .imported import ingest_opened
+
+    return ingest_opened(db, opened, stored_path, name, redact_storage, _write)
 
 
 def _now() -> str:
@@ -176,7 +184,7 @@ def _write(
                 (stored_path, f"pending:{uuid.uuid4()}", opened.format, opened.size, now, now),
             )
             source_id = cur.lastrowid
-            # full-text indexing of new rows is deferred to one bulk insert (migration m002)
+            # full-text indexing of new rows is deferred: one insert per batch (migration m002)
             last_rowid = db.conn.execute("SELECT coalesce(max(rowid), 0) FROM messages").fetchone()[
                 0
             ]
@@ -190,16 +198,20 @@ def _write(
             )
             writer = _Writer(db.conn, opened.format, source_id, summary)
             writer.redact_storage = redact_storage
-            for rec in opened.records:
-                if isinstance(rec, Conversation):
-                    writer.conversation(rec)
-                elif isinstance(rec, Skipped):
-                    summary.errors.append(f"{rec.conversation}: {rec.reason}")
-                elif isinstance(rec, Pair):
-                    writer.pair(rec, rec.conversation)
-                elif isinstance(rec, Feedback):
-                    writer.feedback(rec)
-            writer.flush()
+            writer.indexed = last_rowid
+            try:
+                for rec in opened.records:
+                    if isinstance(rec, Conversation):
+                        writer.conversation(rec)
+                    elif isinstance(rec, Skipped):
+                        summary.errors.append(f"{rec.conversation}: {rec.reason}")
+                    elif isinstance(rec, Pair):
+                        writer.pair(rec, rec.conversation)
+                    elif isinstance(rec, Feedback):
+                        writer.feedback(rec)
+                writer.flush()
+            finally:
+                writer.join()  # no indexing may run on into the commit or the rollback
             if not (summary.conversations or summary.feedback or writer.pairs_seen):
                 first = f" ({summary.errors[0]})" if summary.errors else ""
                 raise FormatError(
@@ -208,11 +220,6 @@ def _write(
                 )
             for sql in rebuild:
                 db.conn.execute(sql)
-            db.conn.execute(
-                "INSERT INTO messages_fts (rowid, text) "
-                "SELECT rowid, text FROM messages WHERE rowid > ?",
-                (last_rowid,),
-            )
             db.conn.execute("DELETE FROM fts_deferred")
             if writer.rewritten:  # merge the index so the originals' tokens leave it too
                 db.conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
@@ -272,10 +279,19 @@ def _finish_source(conn, source_id: int, sha: str, s: IngestSummary, now: str) -
 
 
 class _Writer:
-    """Batched writes inside the source's transaction."""
+    """Batched writes inside the source's transaction.
+
+    New conversations and their messages are written once per BATCH messages, and nothing else
+    touches the database in between: the full-text indexing of one batch (a single SQLite
+    statement, which releases the GIL) runs in a thread while this one parses and redacts the next
+    batch. Every use of the connection first waits for that thread (``_wait``), so the two never
+    use the connection at the same time. A conversation stored before (a re-ingest) is written at
+    once, as it needs its stored messages.
+    """
 
     redact_storage = False  # store only the redacted text (ingest --redact-storage)
     rewritten = 0  # stored originals replaced by their redacted text
+    indexed = 0  # the messages up to this rowid are in (or on their way into) the FTS index
 
     def __init__(self, conn: sqlite3.Connection, fmt: str, source_id: int, summary: IngestSummary):
         self.pii = configured_pii()  # read config.toml once per source, not once per message
@@ -284,40 +300,52 @@ class _Writer:
         self.source_id = source_id
         self.s = summary
         self.rows: list[tuple] = []
+        self.conv_rows: list[tuple] = []
         self.pair_rows: list[tuple] = []
         self.pairs_seen = 0
+        self._indexing: threading.Thread | None = None
+        self._index_error: BaseException | None = None
+        # the conversations of this format already stored: no query per conversation
+        self.known = {
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM conversations WHERE id > ? AND id < ?", (f"{fmt}:", f"{fmt};")
+            )
+        }
 
     def conversation(self, conv: Conversation) -> None:
         fmt, src = self.fmt, self.source_id
         cid = f"{fmt}:{conv.id}"
-        existed = self.conn.execute("SELECT 1 FROM conversations WHERE id = ?", (cid,)).fetchone()
-        self.conn.execute(
-            _UPSERT_CONVERSATION,
+        existed = cid in self.known
+        self.known.add(cid)
+        self.conv_rows.append(
             (
                 cid,
                 fmt,
                 conv.id,
-                clean(conv.title) if conv.title else None,
+                redact(clean(conv.title), pii=self.pii) if conv.title else None,  # shown in lists
                 conv.created_at,
                 conv.updated_at,
                 conv.created_raw,
                 f"{cid}:{conv.current_leaf}" if conv.current_leaf else None,
                 src,
                 json.dumps(conv.meta, ensure_ascii=False) if conv.meta else None,
-            ),
+            )
         )
         self.s.conversations += 1
         self.s.messages += len(conv.messages)
         prefix = cid + ":"
-        rows = self.rows
         known: set[str] = set()
         if existed:  # messages stored before are not normalized, redacted or inserted again
+            self._flush_messages()  # what is pending (this conversation's row, maybe its rows)
+            self._wait()
             known = {
                 r[0]
                 for r in self.conn.execute(
                     "SELECT id FROM messages WHERE id > ? AND id < ?", (prefix, cid + ";")
                 )
             }
+        rows = self.rows
         for m in conv.messages:
             if known and prefix + m.id in known:
                 self.s.skipped += 1
@@ -353,6 +381,7 @@ class _Writer:
             )
         if existed:
             self._flush_messages()
+            self._wait()
             if self.redact_storage:  # drop originals kept by an earlier ingest without it
                 self.rewritten += self.conn.execute(
                     "UPDATE messages SET text = redacted, redacted = NULL "
@@ -423,21 +452,56 @@ class _Writer:
 
     def flush(self) -> None:
         self._flush_messages()
+        self._wait()
         if self.pair_rows:
             self.s.pairs += self._executemany(_INSERT_PAIR, self.pair_rows)
             self.pair_rows = []
 
     def _flush_messages(self) -> None:
+        """Write the pending conversations and messages; start indexing the new messages."""
+        if self.conv_rows:
+            self._executemany(_UPSERT_CONVERSATION, self.conv_rows)
+            self.conv_rows = []
         if not self.rows:
             return
         added = self._executemany(_INSERT_MESSAGE, self.rows)
         self.s.added += added
         self.s.skipped += len(self.rows) - added
         self.rows = []
+        if added:
+            top = self.conn.execute("SELECT max(rowid) FROM messages").fetchone()[0]
+            self._indexing = threading.Thread(
+                target=self._index, args=(self.indexed, top), name="pxprofile-fts", daemon=True
+            )
+            self.indexed = top
+            self._indexing.start()
+
+    def _index(self, after: int, upto: int) -> None:
+        try:
+            self.conn.execute(
+                "INSERT INTO messages_fts (rowid, text) "
+                "SELECT rowid, text FROM messages WHERE rowid > ? AND rowid <= ?",
+                (after, upto),
+            )
+        except BaseException as e:  # raised in the writer's thread by _wait()
+            self._index_error = e
+
+    def _wait(self) -> None:
+        """Let the indexing of the last batch finish; raise what it raised."""
+        self.join()
+        if self._index_error is not None:
+            error, self._index_error = self._index_error, None
+            raise error
+
+    def join(self) -> None:
+        if self._indexing is not None:
+            self._indexing.join()
+            self._indexing = None
 
     def _executemany(self, sql: str, rows: list[tuple]) -> int:
         """executemany, returning how many rows changed. A lone surrogate in an id or a name
         (text is cleaned up front) fails the batch part-way: undo it, clean every string, retry."""
+        self._wait()
         self.conn.execute("SAVEPOINT batch")
         try:
             n = self.conn.executemany(sql, rows).rowcount

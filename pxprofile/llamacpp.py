@@ -36,6 +36,7 @@ from .engine import (
     strip_think,
 )
 from .errors import InferenceError, ModelError
+from .replies import validate as validate_reply
 
 AMX_FLAGS = ("amx_tile", "amx_int8", "amx_bf16")
 EXTRA_BUFTS_ENV = "PXPROFILE_EXTRA_BUFTS"
@@ -416,6 +417,8 @@ class LlamaEngine(Engine):
         finish = choice.get("finish_reason") or "stop"
         text = strip_think(choice["text"], opened=self._scaffold()[2].rstrip().endswith("<think>"))
         data = _parse_json(text, finish, max_tokens) if schema is not None else None
+        if schema is not None:
+            validate_reply(data, schema)
         usage = out.get("usage") or {}
         return Completion(
             text=text,

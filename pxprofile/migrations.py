@@ -244,3 +244,45 @@ def m030_forget_log(db):
         {"id": int, "at": str, "kind": str, "target": str, "counts": str},
         pk="id",
     )
+
+
+@migrations()
+def m050_imported_lines(db):
+    # Why: memories imported from other tools (Claude memories.json, ChatGPT memories and custom
+    # instructions, Portable AI Memory files) become profile lines the user owns. This table keeps
+    # where each such line came from (origin, file, date, native id and PAM provenance), so `why`
+    # can say so, a PAM export can carry the provenance on, and re-importing adds nothing twice.
+    db["imported_lines"].create(
+        {
+            "id": int,
+            "profile": str,
+            "line_id": int,  # profile_lines.id the memory became (or was found as)
+            "key": str,  # PAM content hash of the text: sha256 of the normalized statement
+            "text": str,
+            "section": str,
+            "origin": str,  # "Claude memories", "ChatGPT custom instructions", ...
+            "platform": str,  # claude | chatgpt | a PAM provenance platform
+            "ref": str,  # the native id (PAM memory id, ChatGPT memory id), when there is one
+            "source_path": str,
+            "source_sha256": str,
+            "imported_at": str,
+            "created_at": str,  # the memory's own date, when the file gives one
+            "provenance": str,  # JSON: the PAM provenance block, carried to the next PAM export
+        },
+        pk="id",
+    )
+    db["imported_lines"].create_index(["profile", "key"], unique=True)
+    db["imported_lines"].create_index(["line_id"])
+
+
+@migrations()
+def m080_redact_titles(db):
+    # Why: conversation titles are shown by `chats list` and `why` and kept even with
+    # --redact-storage, and a title can hold a pasted key ("fix auth with sk-..."). Ingest now
+    # stores titles redacted; this redacts the titles of databases ingested before.
+    from .redact import redact
+
+    rows = db.execute("SELECT id, title FROM conversations WHERE title IS NOT NULL").fetchall()
+    changed = [(red, cid) for cid, title in rows if (red := redact(title)) != title]
+    if changed:
+        db.conn.executemany("UPDATE conversations SET title = ? WHERE id = ?", changed)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .text import DEFAULT_PROFILE
+
 APP_NAME = "pxprofile"
 
 
@@ -38,6 +40,18 @@ def models_dir() -> Path:
 
 def profile_path(name: str | None = None) -> Path:
     """The profile file: profile.md, or profile-NAME.md for --profile NAME."""
-    if not name or name == "default":
+    if not name or name == DEFAULT_PROFILE:
         return user_dir() / "profile.md"
     return user_dir() / f"profile-{name}.md"
+
+
+def locate(what: str, profile: str | None = None) -> Path:
+    """What `pxprofile path WHAT` prints: home, db, config, profile or models."""
+    where = {
+        "home": user_dir,
+        "db": db_path,
+        "config": config_path,
+        "profile": lambda: profile_path(profile),
+        "models": models_dir,
+    }
+    return where[what]()

@@ -30,12 +30,20 @@ from pathlib import Path
 
 PII_KINDS = ("email", "phone", "card")
 PLACEHOLDER = "[REDACTED:{}]"
-_PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z-]+\]")
+_PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z0-9-]+\]")
+_FILLER = re.compile(
+    r"(?i)x{6,}|\*{4,}|\.{3,}|…|your[-_]?(?:api[-_]?|access[-_]?|secret[-_]?)?(?:key|token|secret|"
+    r"password)|<[^>]*>|\{\{[^}]*\}\}|^(?:replace[-_]?me|change[-_]?me|todo|tbd|fixme|"
+    r"placeholder|dummy|redacted|none|null|secret|password|token)$"
+)
 
 # Unicode Tags (ASCII smuggling), bidi controls, zero-width and other invisible format characters.
 INVISIBLE_RE = re.compile(
     "[\U000e0000-\U000e007f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb]"
+    "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb"
+    # variation selectors 17-256 (they smuggle bytes; emoji use only VS15/VS16, kept),
+    # the combining grapheme joiner and musical-symbol formatting characters
+    "\U000e0100-\U000e01ef\u034f\U0001d173-\U0001d17a]"
 )
 
 
@@ -132,148 +140,69 @@ _ASSIGN = re.compile(
     r"(?:" + _SECRET_WORDS + r")(?![a-z])[\"']?"
     r"[ \t]*(?::=|=>|[:=])[ \t]*(?:\\?[\"'`])?(?P<v>[^\s\"'`,;}\]\\]+)"
 )
-# prose: "my password is hunter2", "the wifi pass is: x", "password for the router was X"
+# other languages' password words, for _PROSE (English ones are in its own alternation)
+_FOREIGN_ASCII = (
+    "passwort",
+    "kennwort",
+    "contrase",
+    "clave",
+    "mot de passe",
+    "senha",
+    "wachtwoord",
+    "parola",
+    "salasana",
+    "haslo",
+)
+_FOREIGN_WORDS = (
+    *_FOREIGN_ASCII,
+    "contraseña",
+    "lösenord",
+    "hasło",
+    "şifre",
+    "пароль",
+    "密码",
+    "口令",
+    "パスワード",
+    "비밀번호",
+)
+_FOREIGN_PW = (
+    r"passwort|kennwort|contraseña|contrasena|clave|mot de passe|senha|wachtwoord|parola|"
+    r"lösenord|salasana|hasło|haslo|şifre(?:si|n)?|пароль|密码|口令|パスワード|비밀번호"
+)
+# prose: "my password is hunter2", "das Passwort lautet X", "密码是X"
 _PROSE = re.compile(
-    r"(?i)\b(?P<k>password|passwd|passphrase|passcode|pin(?: code| number)?)\b"
-    r"(?:[ \t]+(?:for|to|of|on)[ \t]+(?:[\w.@-]+[ \t]+){0,3}?)?"
-    r"[ \t]*(?:is|was|=|:|->)[ \t:]*\s*[\"'`]?(?P<v>[^\s\"'`]{3,})"
+    r"(?i)(?<![A-Za-z])(?P<k>password|passwd|passphrase|passcode|pin(?: code| number)?|"
+    + _FOREIGN_PW
+    + r")(?![A-Za-z])"
+    r"(?:[ \t]+(?:for|to|of|on|für|zum|vom|von|para|de|del|do|da|dos|das|du|des|pour|della|"
+    r"dello|voor|van|per|dla|для|от)(?:[ \t]+[\w.@-]+){1,3}?)?"
+    r"[ \t]*(?:is|was|=|:|：|->|lautet|ist|war|es|era|est|était|é|è|є|это|to|jest|是|为|は|는|은)"
+    r"[ \t:：]*\s*[\"'`„“«]?(?P<v>[^\s\"'`“”»]{3,})"
+)
+_PAIR_NAMES = ("admin", "root", "login", "postgres", "guest", "creds", "user /", "user/")
+# "admin / hunter2", "login: root/Tr0ub4dor" -- a user name, a slash, then the password
+_PAIR = re.compile(
+    r"(?i)\b(?:admin|administrator|root|user(?:name)?|login|guest|postgres|ubuntu|pi)"
+    r"[ \t]*/[ \t]*(?P<v>[^\s/,;'\"`]{4,})(?=[\s,;.!?)'\"`]|$)"
 )
 _AUTH_HEADER = re.compile(
     r"(?i)(?:\b(?:bearer|basic)|authorization:[ \t]*token)[ \t]+(?P<v>[A-Za-z0-9._~+/=-]{20,})"
 )
 
-_NOT_A_VALUE = {
-    "required",
-    "incorrect",
-    "wrong",
-    "correct",
-    "invalid",
-    "expired",
-    "missing",
-    "empty",
-    "not",
-    "too",
-    "the",
-    "a",
-    "an",
-    "my",
-    "your",
-    "their",
-    "our",
-    "this",
-    "that",
-    "set",
-    "saved",
-    "stored",
-    "hashed",
-    "encrypted",
-    "changed",
-    "reset",
-    "same",
-    "different",
-    "strong",
-    "weak",
-    "long",
-    "short",
-    "case-sensitive",
-    "none",
-    "null",
-    "true",
-    "false",
-    "undefined",
-    "nil",
-    "still",
-    "being",
-    "also",
-    "now",
-    "only",
-    "just",
-    "never",
-    "always",
-    "fine",
-    "ok",
-    "okay",
-    "valid",
-    "secure",
-    "insecure",
-    "forgotten",
-    "lost",
-    "unknown",
-    "needed",
-    "optional",
-    "provided",
-    "given",
-    "shown",
-    "visible",
-    "hidden",
-    "masked",
-    "rejected",
-    "accepted",
-    "ignored",
-    "updated",
-    "generated",
-    "random",
-    "unique",
-    "new",
-    "old",
-    "it",
-    "in",
-    "on",
-    "of",
-    "for",
-    "and",
-    "or",
-    "to",
-    "be",
-    "at",
-    "by",
-    "managed",
-    "protected",
-    "sent",
-    "used",
-    "counted",
-    "limited",
-    "expiring",
-    "expires",
-    "field",
-    "input",
-    "type",
-    "length",
-    "value",
-    "variable",
-    "env",
-    "environment",
-    "string",
-    "str",
-    "int",
-    "bytes",
-    "getpass",
-    "prompt",
-    "input()",
-    "config",
-    "settings",
-    "secret",
-    "secrets",
-    "password",
-    "token",
-    "tokens",
-    "key",
-    "keys",
-    "auth",
-    "sensitive",
-    "confidential",
-    "private",
-    "public",
-    "placeholder",
-    "example",
-    "xxx",
-    "xxxx",
-    "xxxxxx",
-    "***",
-    "*****",
-    "changeme",
-    "redacted",
-}
+_NOT_A_VALUE = set(
+    """
+    required incorrect wrong correct invalid expired missing empty not too the a an my your
+    their our this that set saved stored hashed encrypted changed reset same different
+    strong weak long short case-sensitive none null true false undefined nil still being
+    also now only just never always fine ok okay valid secure insecure forgotten lost
+    unknown needed optional provided given shown visible hidden masked rejected accepted
+    ignored updated generated random unique new old it in on of for and or to be at by
+    managed protected sent used counted limited expiring expires field input type length
+    value variable env environment string str int bytes getpass prompt input() config
+    settings secret secrets password token tokens key keys auth sensitive confidential
+    private public placeholder example xxx xxxx xxxxxx *** ***** changeme redacted
+    """.split()
+)
 
 _ASSIGN_HINTS = ("pass", "pwd", "secret", "key", "token", "bearer", "credential", "auth")
 # at least 8 digits close together: the cheap pre-check before the card and phone patterns
@@ -295,9 +224,9 @@ _UNDERSCORE_PREFIX = re.compile(
 _DASH_PREFIX = re.compile(r"-(?:(?<=sk-)|(?<=glpat-))").search
 # the keyword rules (_ASSIGN, _PROSE, _AUTH_HEADER, _AWS_CONTEXT), on the lowercased text: every
 # word in _ASSIGN_HINTS, pass/pin, bearer/basic/authorization and aws/secret/access
-_K_WORD = re.compile(r"k(?:ey|en(?<=token))").search
-_P_WORD = re.compile(r"p(?:ass|wd|in)").search
-_C_WORD = re.compile(r"c(?:ret(?<=secret)|cess(?<=access)|redential)").search
+_K_WORD = re.compile(r"k(?:ey|en(?<=token)|ennwort)").search
+_P_WORD = re.compile(r"p(?:ass|wd|in|arola)").search
+_C_WORD = re.compile(r"c(?:ret(?<=secret)|cess(?<=access)|redential|ontrase|lave)").search
 _B_WORD = re.compile(r"b(?:earer|asic)").search
 # _PROSE's keyword as a whole word (\b on both sides): not the "pin" in "mapping"
 _PROSE_GATE = re.compile(r"p(?<![a-z0-9_]p)(?:ass(?:word|wd|phrase|code)|in)(?![a-z0-9_])")
@@ -320,6 +249,23 @@ def _has_prefix(text: str) -> bool:
     )
 
 
+def _has_long_chunk(text: str) -> bool:
+    """Whether ``text`` holds 16+ characters without whitespace (where any token could be)."""
+    if len(text) < 16:
+        return False
+    return max(map(len, text.split()), default=0) >= 16
+
+
+def _has_foreign_word(text: str, low: str) -> bool:
+    """Credential words of other languages (_PROSE) and user names before a slash (_PAIR).
+    Most are caught by _has_word's gates (passwort, kennwort, parola, contraseña, clave)."""
+    if "/" in text and any(w in low for w in _PAIR_NAMES):
+        return True
+    if "senha" in low or "wachtwoord" in low or "salasana" in low or "haslo" in low:
+        return True
+    return not text.isascii() and any(w in low for w in _FOREIGN_WORDS)
+
+
 def _has_word(low: str) -> bool:
     """Whether lowercased text holds a keyword that one of the keyword rules starts from."""
     return bool(
@@ -338,6 +284,8 @@ def _nothing_to_find(text: str, pii: tuple[str, ...] | list[str]) -> bool:
         "@" in text
         or _has_word(text.lower())
         or _has_prefix(text)
+        or _has_long_chunk(text)
+        or _has_foreign_word(text, text.lower())
         or (("card" in pii or "phone" in pii) and _may_have_digit_run(text))
     )
 
@@ -427,23 +375,29 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
     spans: list[Finding] = []
     taken: list[tuple[int, int]] = []
 
-    def add(kind: str, start: int, end: int) -> None:
+    def add(kind: str, start: int, end: int, *, longer_wins: bool = False) -> None:
         if start >= end:
             return
         for a, b in taken:
-            if start < b and a < end:
+            inside_new = start <= a and b <= end and end - start > b - a
+            if start < b and a < end and not (longer_wins and inside_new):
                 return
+        # a longer match of the same token (a routable glpat- with its suffix) replaces the shorter
+        inside = [i for i, (a, b) in enumerate(taken) if start <= a and b <= end]
+        for i in reversed(inside):
+            del taken[i], spans[i]
         value = text[start:end]
-        if _PLACEHOLDER_RE.fullmatch(value):
-            return
+        if _PLACEHOLDER_RE.fullmatch(value) or (kind != "private-key" and _FILLER.search(value)):
+            return  # a placeholder in docs or a config template, not a secret
         taken.append((start, end))
         spans.append(Finding(kind, start, end, value))
 
     low = text.lower()
     has_prefix = _has_prefix(text)
-    has_word = _has_word(low)
+    has_word = _has_word(low) or _has_foreign_word(text, low)
     has_digits = ("card" in pii or "phone" in pii) and _may_have_digit_run(text)
-    if not (has_prefix or has_word or has_digits or "@" in text):
+    has_long = _has_long_chunk(text)
+    if not (has_prefix or has_word or has_digits or has_long or "@" in text):
         return spans  # the common case: ordinary chat text, nothing any detector could match
     if "PRIVATE KEY" in text:
         for m in _PEM.finditer(text):
@@ -471,6 +425,10 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
         for kind, rx in _TOKENS:
             for m in rx.finditer(text):
                 add(kind, m.start(), m.end())
+    if has_word and "/" in text:
+        for m in _PAIR.finditer(text):
+            if _plausible_secret_value(m.group("v"), prose=False) and not m.group("v").isalpha():
+                add("password", m.start("v"), m.end("v"))
     if (
         (has_word and ("aws" in low or "secret" in low or "access" in low)) or has_prefix
     ) and _AWS_CONTEXT.search(text):
@@ -482,7 +440,7 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
     if has_word:
         if ("=" in text or ":" in text) and any(w in low for w in _ASSIGN_HINTS):
             rules.append(_ASSIGN)  # key=value and key: value need the = or the :
-        if _PROSE_GATE.search(low):
+        if _PROSE_GATE.search(low) or any(w in low for w in _FOREIGN_WORDS):
             rules.append(_PROSE)
         if "authorization" in low or _AUTH_GATE.search(low):
             rules.append(_AUTH_HEADER)
@@ -504,6 +462,11 @@ def find_secrets(text: str, *, pii: tuple[str, ...] | list[str] | None = None) -
                     m.start("v"),
                     m.start("v") + len(v),
                 )
+    if has_long:  # vendored rules, token shape and credential words (secret_rules.py)
+        from .secret_rules import token_findings
+
+        for kind, start, end in token_findings(text, low):
+            add(kind, start, end, longer_wins=True)
     if "email" in pii and "@" in text:
         for m in _EMAIL.finditer(text):
             local = m.group(0).split("@", 1)[0].lower()
@@ -553,7 +516,7 @@ def _plausible_secret_value(v: str, *, prose: bool) -> bool:
     low = v.lower()
     if low in _NOT_A_VALUE or low.strip("*x.<>") == "":
         return False
-    if v[0] in "$%<{([@&*#" or "(" in v or "[" in v or "{" in v:
+    if v[0] in "$%<{([@&*#!|>" or "(" in v or "[" in v or "{" in v:  # !vault: a YAML tag
         return False  # $VAR, ${VAR}, %(x)s, <your-key>, getpass(), os.environ[...]
     if re.fullmatch(r"(?:os|process|env|settings|config|self|this|ENV)\.[\w.]+", v):
         return False

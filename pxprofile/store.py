@@ -8,39 +8,18 @@ lock upgrades (see ../shared/research/reliability.md section 3.2).
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import sqlite3
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import sqlite_utils  # numpy and pandas stay unloaded: see pxprofile/__init__.py
+from sqlite_utils import Database as Database  # for annotations elsewhere
+
 from .errors import StoreError
+from .fileio import NETWORK_FILESYSTEMS, filesystem_type, mount_type  # noqa: F401 (public here)
 from .paths import db_path
-
-
-@contextlib.contextmanager
-def _hidden(*names: str) -> Iterator[None]:
-    """Make `import <name>` raise ImportError for modules not yet imported, inside the block."""
-    names = () if any(n in sys.modules for n in names) else names
-    for name in names:
-        sys.modules[name] = None  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        for name in names:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
-
-
-# sqlite-utils imports numpy and pandas when they are installed (llama-cpp-python installs
-# numpy), only to map their scalar types to column types, which pxprofile never inserts:
-# about 0.1 s of every command's start-up. Hide them while sqlite-utils loads; a later
-# `import numpy` (llama_cpp's) works as usual, and if numpy is already loaded nothing is hidden.
-# Modules that import sqlite_utils themselves should import this module first.
-with _hidden("numpy", "pandas"):
-    import sqlite_utils
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -63,7 +42,9 @@ def open_db(path: str | Path | None = None, *, migrate: bool = True) -> sqlite_u
             "on, needs a local disk. Set PXPROFILE_HOME or --db to a local path."
         )
     try:
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+        # check_same_thread=False: ingest indexes one batch in a helper thread while it parses
+        # the next; it never lets two threads use the connection at once (ingest._Writer)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         # execute_plugins=False: no sqlite-utils plugins on our connection (and no entry-point
         # scan of every installed package on each start)
         db = sqlite_utils.Database(conn, execute_plugins=False)
@@ -89,39 +70,6 @@ def open_db(path: str | Path | None = None, *, migrate: bool = True) -> sqlite_u
             f"cannot open database {path}: {e}. Check the path and free disk space."
         ) from e
     return db
-
-
-# "All processes using a database must be on the same host computer; WAL does not work over a
-# network filesystem" (sqlite.org/wal.html).
-NETWORK_FILESYSTEMS = frozenset(
-    {"nfs", "nfs4", "cifs", "smb", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs",
-     "fuse.sshfs", "sshfs", "fuse.rclone", "davfs", "fuse.davfs2", "lustre", "gpfs"}
-)  # fmt: skip
-
-
-def filesystem_type(directory: Path) -> str | None:
-    """The type of the filesystem holding ``directory`` (Linux: /proc/self/mountinfo), or None."""
-    try:
-        with open("/proc/self/mountinfo", encoding="utf-8") as f:
-            mountinfo = f.read()
-    except OSError:
-        return None
-    return mount_type(mountinfo, os.path.realpath(directory))
-
-
-def mount_type(mountinfo: str, target: str) -> str | None:
-    """The filesystem type of the longest mount point in ``mountinfo`` that contains target."""
-    best, best_type = "", None
-    for line in mountinfo.splitlines():
-        left, _, right = line.partition(" - ")
-        fields = left.split()
-        if len(fields) < 5 or not right:
-            continue
-        point = fields[4].replace("\\040", " ")
-        inside = target == point or target.startswith(point.rstrip("/") + "/")
-        if inside and len(point) >= len(best):
-            best, best_type = point, right.split()[0]
-    return best_type
 
 
 @contextlib.contextmanager

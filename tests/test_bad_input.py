@@ -11,6 +11,7 @@ from chat_samples import gpt_regenerated, write_json
 
 from pxprofile.cli import app
 from pxprofile.importers import common
+from pxprofile.importers.detect import FORMATS
 
 TABLES = ("sources", "conversations", "messages", "pairs", "feedback")
 
@@ -56,9 +57,8 @@ def test_unknown_json_format(runner, dbfile, tmp_path):
         runner,
         dbfile,
         f,
-        "unknown format (objects with keys bar, foo). Pass --format (one of chatgpt, "
-        "claude, gemini, openai, sharegpt, openwebui, llm, text) if you know what it is, or check that this "
-        "is a chat export.",
+        "unknown format (objects with keys bar, foo). Pass --format (one of "
+        f"{', '.join(FORMATS)}) if you know what it is, or check that this is a chat export.",
     )
 
 
@@ -70,7 +70,7 @@ def test_unknown_text_format(runner, dbfile, tmp_path):
         dbfile,
         f,
         "unknown format (not JSON, and no 'User:' / 'Assistant:' turns). Pass --format "
-        "(one of chatgpt, claude, gemini, openai, sharegpt, openwebui, llm, text) if you know what it is.",
+        f"(one of {', '.join(FORMATS)}) if you know what it is.",
     )
 
 

@@ -556,6 +556,36 @@ def test_edit_then_update_keeps_the_users_edit(runner, seeded, tmp_path, monkeyp
     assert "Prefers answers under 50 words" in eng.calls[0].prompt  # it saw the user's line
 
 
+@pytest.mark.model
+def test_edit_then_a_real_update_keeps_the_users_edit(runner, seeded, tmp_path, monkeypatch):
+    """The same, with the real engine and the Gemma 3 270M GGUF: whatever the model writes, the
+    user's edit holds and the line they deleted stays deleted."""
+    from fake_engine import add_conversation
+
+    add_conversation(seeded, "c9", [("user", "I like museums a lot."), ("assistant", "Nice.")])
+    monkeypatch.setenv(
+        "EDITOR",
+        write_editor(
+            tmp_path,
+            """
+            text = text.replace("- Likes museums\\n", "")
+            text = text.replace("- Prefers short answers", "- Prefers answers under 50 words")
+            """,
+        ),
+    )
+    assert runner.invoke(app, ["edit"]).exit_code == 0
+    args = ["update", "--model", "gemma3-270m", "--ctx", "2048", "--threads", "1", "-q"]
+    result = runner.invoke(app, args)
+    # a base model may write nothing usable (exit 1, nothing changed): the invariants hold either way
+    if result.exit_code != 0:
+        assert result.exit_code == 1 and "could not be used" in result.stderr, result.output
+    text = P.profile_file().read_text()
+    assert "- Prefers answers under 50 words\n" in text
+    assert "- Likes museums\n" not in text and "- Prefers short answers\n" not in text
+    assert "edit" in [v["kind"] for v in P.history(seeded)]
+    assert seeded.execute("select count(*) from updates").fetchone()[0] == 1  # it really ran
+
+
 def test_bad_profile_name_is_refused(runner, db):
     result = runner.invoke(app, ["show", "--profile", "../../etc/x"])
     assert result.exit_code == 1

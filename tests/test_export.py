@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from pxprofile import export as ex
 from pxprofile import guard
 from pxprofile.errors import ExportError
-from pxprofile.profile import Line
+from pxprofile.poison import strip_hidden
+from pxprofile.profile import Line, lines_from_text
 
 
 def L(section, text, author="model", evidence=0, first=None, last=None, id=None):
@@ -193,7 +194,7 @@ def test_markdown_exact_and_parses_back():
         "## Communication style\n- Short answers, no preamble\n- Prefers code over prose\n\n"
         "## Expertise\n- Python and SQLite\n\n## Interests\n- Cycling\n\n## Avoid\n- Emojis\n"
     )
-    back = ex.lines_from_text(text)
+    back = lines_from_text(text)
     assert [(x.section, x.text, x.author) for x in back] == [
         (x.section, x.text, "user") for x in PROFILE
     ]
@@ -358,7 +359,8 @@ def test_budget_properties(texts, evidence, budget, target):
     # kept lines stay in file order; the output is exactly the rendering of the kept lines
     pos = {id(x): j for j, x in enumerate(lines)}
     assert [pos[id(k)] for k in r.kept] == sorted(pos[id(k)] for k in r.kept)
-    assert r.text == ex.render(r.kept, target, today="2026-01-01") + "\n"
+    # (with nothing invisible: exports strip it whatever the profile holds)
+    assert r.text == strip_hidden(ex.render(r.kept, target, today="2026-01-01")) + "\n"
     # deterministic
     assert (
         ex.export_prompt(lines, target, max_chars=budget, force=True, today="2026-01-01").text
@@ -485,15 +487,6 @@ def test_misuse_of_options_is_an_error():
         run("claude", field="about")
     with pytest.raises(ExportError, match="unknown target 'bard'"):
         run("bard")
-
-
-def test_lines_from_text_reads_any_profile_file():
-    text = "# Me\n\nintro paragraph\n\n### Tone\n* terse\n+ dry humour\n  continued\n\n## Empty\n"
-    lines = ex.lines_from_text(text)
-    assert [(x.section, x.text, x.author, x.evidence) for x in lines] == [
-        ("Tone", "terse", "user", []),
-        ("Tone", "dry humour continued", "user", []),
-    ]
 
 
 def test_task_keywords_match_by_stem_and_prefix():

@@ -396,6 +396,15 @@ def exports(db) -> dict[str, str]:
     out = {}
     for target in export.TARGETS:
         out[target] = export.export_prompt(lines, target=target, today="2026-01-01").text
+    if out.get("pam"):  # only what PAM carries as text: its hex hashes and ids may hold "102"
+        import json
+
+        out["pam"] = json.dumps(
+            [
+                [m["content"], m["metadata"], m["provenance"]]
+                for m in json.loads(out["pam"])["memories"]
+            ]
+        )
     out["claude-memory"] = export.export_prompt(
         lines, target="claude", style="memory", today="2026-01-01"
     ).text

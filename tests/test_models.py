@@ -79,33 +79,6 @@ def test_gemma_resolves_to_the_assembled_package_file():
     assert stamp.read_text().strip() == f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def test_gguf_metadata_of_the_test_model():
-    meta = models.gguf_metadata(models.resolve_path("gemma3-270m"))
-    assert meta["general.architecture"] == "gemma3"
-    assert meta["tokenizer.ggml.tokens"] == {"array_length": 262144}
-    assert models.summarize_metadata(meta) == {
-        "architecture": "gemma3",
-        "model_name": "Gemma 3 270m",
-        "context_length": 32768,
-        "layers": 18,
-        "quantization": "Q4_K_M",
-        "chat_template": False,
-    }
-
-
-def test_gguf_metadata_rejects_other_files(tmp_path):
-    html = tmp_path / "x.gguf"
-    html.write_text("<html>rate limited</html>")
-    with pytest.raises(ModelError, match="is not a GGUF file"):
-        models.gguf_metadata(html)
-    short = tmp_path / "short.gguf"
-    short.write_bytes(b"GGUF\x03\x00\x00\x00\x00")
-    with pytest.raises(ModelError, match="is a damaged GGUF file"):
-        models.gguf_metadata(short)
-    with pytest.raises(ModelError, match="Cannot read"):
-        models.gguf_metadata(tmp_path / "absent.gguf")
-
-
 # ---------------------------------------------------------------- user models
 
 

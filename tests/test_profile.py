@@ -5,15 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from pxprofile import fileio
 from pxprofile import profile as P
 from pxprofile.errors import ProfileError
-from pxprofile.profile import Change, apply_changes, current_lines, export_lines
+from pxprofile.profile import Change, apply_changes, current_lines, export_lines, rules, write
+from pxprofile.profile.edits import locked_sync
 from pxprofile.store import open_db
 
 
@@ -326,7 +325,7 @@ def test_compare_and_swap_merges_an_edit_saved_at_the_last_moment(db, monkeypatc
             p.write_text(p.read_text() + "- Saved at the last moment\n")
         return real(target, data, expect_sha256=expect_sha256)
 
-    monkeypatch.setattr(P.fileio, "atomic_write", racing_write)
+    monkeypatch.setattr(fileio, "atomic_write", racing_write)
     result = apply_changes(db, [add("Likes tables")])
     assert len(calls) == 2 and result.version is not None
     text = p.read_text()
@@ -456,17 +455,17 @@ def test_crlf_file_keeps_its_line_endings(db):
 
 def test_pending_write_is_resolved_after_a_crash(db):
     seed(db, "Prefers short answers")
-    state = P._locked_sync(db, None)
-    plan = P._plan(db, "default", state.text, state.ids, [add("Likes tables")], set())
+    state = locked_sync(db, None)
+    plan = rules.plan(db, "default", state.text, state.ids, [add("Likes tables")], set())
     with db.conn:
-        version, _ids = P._commit(db, state, plan, None)
+        version, _ids = write.commit(db, state, plan, None)
     # crashed before the file was replaced: the next read undoes the version
     assert [ln.text for ln in current_lines(db)] == ["Prefers short answers"]
     assert rows(db, "select id from profile_versions where id = ?", [version]) == []
     assert db["profile_lines"].count == 1
     # crashed after the replace, before the confirmation: the next read keeps it
     with db.conn:
-        version, _ids = P._commit(db, state, plan, None)
+        version, _ids = write.commit(db, state, plan, None)
     path().write_text(plan.text)
     assert [ln.text for ln in current_lines(db)] == ["Prefers short answers", "Likes tables"]
     assert rows(db, "select pending from profile_versions where id = ?", [version]) == [
@@ -494,72 +493,6 @@ def test_profiles_are_separate(db):
     assert [ln.text for ln in current_lines(db, "work")] == ["Formal tone"]
 
 
-def test_similar_and_normalize():
-    assert P.normalize("  Likes, BULLET-lists!! ") == "likes bullet lists"
-    assert P.similar("Prefers short answers", "prefers short answers.")
-    assert P.similar("Prefers short answers", "Prefers short answers always")
-    assert P.similar("answers short prefers", "Prefers short answers")
-    assert not P.similar("Prefers short answers", "Prefers long answers with examples")
-    assert not P.similar("Python", "Rust")
-
-
-# -- fileio ---------------------------------------------------------------------------------------
-
-
-def test_atomic_write_and_compare_and_swap(tmp_path):
-    f = tmp_path / "p.md"
-    sha = fileio.atomic_write(f, b"one\n", expect_sha256=None)
-    assert f.read_bytes() == b"one\n" and sha == hashlib.sha256(b"one\n").hexdigest()
-    assert oct(f.stat().st_mode & 0o777) == "0o600"
-    with pytest.raises(P.ConflictError):
-        fileio.atomic_write(f, b"two\n", expect_sha256="0" * 64)
-    assert f.read_bytes() == b"one\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["p.md"]  # no temp left behind
-
-
-def test_atomic_write_through_a_symlink_keeps_the_link(tmp_path):
-    real = tmp_path / "dotfiles" / "profile.md"
-    real.parent.mkdir()
-    real.write_text("old\n")
-    link = tmp_path / "profile.md"
-    link.symlink_to(real)
-    fileio.atomic_write(link, b"new\n")
-    assert link.is_symlink() and real.read_text() == "new\n"
-
-
-def test_stale_lock_and_temp_files_are_swept_with_a_notice(tmp_path, capsys):
-    f = tmp_path / "profile.md"
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
-    )
-    pid = int(dead.stdout)
-    (tmp_path / "profile.md.lock").write_text(f"{pid}\n")
-    (tmp_path / f".profile.md.{pid}.abcd1234.tmp").write_text("torn")
-    with fileio.file_lock(f) as lock:
-        assert lock.read_text() == f"{os.getpid()}\n"
-        assert not (tmp_path / f".profile.md.{pid}.abcd1234.tmp").exists()
-    assert not lock.exists()
-    err = capsys.readouterr().err
-    assert f"removed a stale lock left by process {pid}" in err
-    assert "removed 1 temporary file(s) left by an interrupted write" in err
-
-
-def test_live_lock_times_out_with_a_clear_error(tmp_path):
-    f = tmp_path / "profile.md"
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
-        (tmp_path / "profile.md.lock").write_text(f"{holder.pid}\n")
-        with pytest.raises(
-            ProfileError, match=f"locked by another pxprofile \\(process {holder.pid}\\)"
-        ):
-            with fileio.file_lock(f, timeout=0.2):
-                pass
-        assert (tmp_path / "profile.md.lock").exists()  # a live lock is never stolen
-    finally:
-        holder.kill()
-        holder.wait()
-
-
 def test_revert_interrupted_after_the_file_write_reads_as_the_users_edit(db):
     lines = seed(db, "Prefers short answers", "Likes tables")
     apply_changes(db, [Change("retire", line_id=lines["Likes tables"].id), add("Wants sources")])
@@ -573,3 +506,12 @@ def test_revert_interrupted_after_the_file_write_reads_as_the_users_edit(db):
     assert rows(db, "select kind from profile_versions order by id")[-1] == {"kind": "edit"}
     result = apply_changes(db, [add("Wants sources")])
     assert result.rejected[0][1] == "you deleted this line (or one nearly the same) before"
+
+
+def test_lines_from_text_reads_any_profile_file():
+    text = "# Me\n\nintro paragraph\n\n### Tone\n* terse\n+ dry humour\n  continued\n\n## Empty\n"
+    lines = P.lines_from_text(text)
+    assert [(x.section, x.text, x.author, x.evidence) for x in lines] == [
+        ("Tone", "terse", "user", []),
+        ("Tone", "dry humour continued", "user", []),
+    ]

@@ -117,7 +117,7 @@ def test_sigkill_never_tears_the_profile_and_the_next_run_recovers(env_setup, ca
             latest = P.latest_version(db)
             data = path.read_bytes()
             assert latest["sha256"] == _sha(data)
-            assert [ln.text for ln in lines] == [t for _s, t in P._bullets(data.decode())]
+            assert [ln.text for ln in lines] == [t for _s, t in P.bullets(data.decode())]
             active = {
                 r[0] for r in db.execute("select id from profile_lines where status = 'active'")
             }
@@ -159,7 +159,7 @@ def test_concurrent_updates_never_interleave(env_setup):
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
     db = open_db()
     text = P.profile_file().read_text()
-    bullets = [t for _s, t in P._bullets(text)]
+    bullets = [t for _s, t in P.bullets(text)]
     assert len(bullets) == 40  # no update lost another's lines
     tags = [
         hashlib.sha256(f"{me}{i}".encode()).hexdigest()[:16] for me in "abcd" for i in range(10)

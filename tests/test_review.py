@@ -11,7 +11,8 @@ from prompt_toolkit.output import DummyOutput
 from prompt_toolkit.output.plain_text import PlainTextOutput
 
 from pxprofile import profile as P
-from pxprofile.cli.review import can_review, describe, make_review, review_changes
+from pxprofile.cli.output import interactive
+from pxprofile.cli.review import describe, make_review, review_changes
 from pxprofile.profile import Change, Line, apply_changes, current_lines
 from pxprofile.store import open_db
 
@@ -68,8 +69,8 @@ def test_describe_without_lines_names_the_line_id():
     assert describe(Change("retire", line_id=3)) == "remove line 3"
 
 
-def test_can_review_is_false_when_not_a_terminal():
-    assert can_review() is False  # pytest captures stdin/stdout
+def test_no_prompt_when_not_a_terminal():
+    assert interactive() is False  # pytest captures stdin/stdout
 
 
 def test_review_through_apply_changes_writes_exactly_the_accepted_result(env_setup):

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
-from . import DbOption, JsonOption, app, print_json
+from . import app
+from .options import DbOption, JsonOption, NlOption
+from .output import emit_rows, minute, print_json
 
-chats_app = typer.Typer(help="Browse the recorded conversations.", no_args_is_help=True)
+chats_app = typer.Typer(
+    help="Browse the recorded conversations.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(chats_app, name="chats")
-
-NlOption = Annotated[bool, typer.Option("--nl", help="Output one JSON object per line.")]
-
-
-def _emit_rows(rows: list[dict], json_: bool, nl: bool) -> bool:
-    if nl:
-        for r in rows:
-            typer.echo(json.dumps(r, ensure_ascii=False))
-        return True
-    if json_:
-        print_json(rows)
-        return True
-    return False
 
 
 @chats_app.command("list")
@@ -41,7 +31,7 @@ def list_(
     from pxprofile.store import open_db
 
     rows = list_conversations(open_db(db), limit=limit or None, format=format)
-    if _emit_rows(rows, json_, nl):
+    if emit_rows(rows, json_, nl):
         return
     for r in rows:
         date = (r["updated_at"] or r["created_at"] or "")[:10] or "-"
@@ -66,24 +56,25 @@ def show(
 
     conv = show_conversation(open_db(db), conversation, all_branches=all_branches, hidden=hidden)
     if json_:
-        print_json(conv)
-        return
+        return print_json(conv)
     typer.echo(f"# {conv['title'] or '(untitled)'}")
-    typer.echo(
-        f"{conv['id']} · {conv['format']} · {(conv['created_at'] or '')[:16].replace('T', ' ')}"
-    )
+    typer.echo(f"{conv['id']} · {conv['format']} · {minute(conv['created_at'])}")
     for m in conv["messages"]:
-        marks = []
-        if not m["on_active_path"]:
-            marks.append("other branch")
-        if m["hidden"]:
-            marks.append("hidden")
-        if m["author_name"]:
-            marks.append(m["author_name"])
-        when = (m["created_at"] or "")[:16].replace("T", " ")
-        head = f"{'  ' * m['depth']}## {m['role']}" + (f" ({', '.join(marks)})" if marks else "")
-        typer.echo(f"\n{head}{'  ' + when if when else ''}\n")
-        typer.echo(m["text"])
+        _print_message(m)
+
+
+def _print_message(m: dict) -> None:
+    marks = []
+    if not m["on_active_path"]:
+        marks.append("other branch")
+    if m["hidden"]:
+        marks.append("hidden")
+    if m["author_name"]:
+        marks.append(m["author_name"])
+    when = minute(m["created_at"])
+    head = f"{'  ' * m['depth']}## {m['role']}" + (f" ({', '.join(marks)})" if marks else "")
+    typer.echo(f"\n{head}{'  ' + when if when else ''}\n")
+    typer.echo(m["text"])
 
 
 @chats_app.command()
@@ -100,7 +91,7 @@ def search(
     from pxprofile.store import open_db
 
     rows = search_messages(open_db(db), query, limit=limit, hidden=hidden)
-    if _emit_rows(rows, json_, nl):
+    if emit_rows(rows, json_, nl):
         return
     for r in rows:
         typer.echo(f"{r['conversation_id']}  {r['role']}: {r['snippet']}")
@@ -114,8 +105,7 @@ def stats(json_: JsonOption = False, db: DbOption = None) -> None:
 
     data = get_stats(open_db(db))
     if json_:
-        print_json(data)
-        return
+        return print_json(data)
     for key, value in data.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items()) or "-"

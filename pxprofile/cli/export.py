@@ -10,7 +10,10 @@ import typer
 
 from . import DbOption, JsonOption, app
 
-TARGET_HELP = "claude, chatgpt, gemini, openai, ollama, llm, markdown or json."
+TARGET_HELP = (
+    "claude, chatgpt, gemini, openai, ollama, llm, markdown, json or pam; "
+    "claude-code, codex or gemini-cli (an agent's instruction file, with --write)."
+)
 
 
 @app.command()
@@ -71,6 +74,14 @@ def export(
     force: Annotated[
         bool, typer.Option("--force", help="Export even lines the egress check refuses.")
     ] = False,
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="claude-code, codex, gemini-cli: update the managed block in the agent's "
+            "user-level file (~/.claude/CLAUDE.md, $CODEX_HOME/AGENTS.md, ~/.gemini/GEMINI.md).",
+        ),
+    ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -97,9 +108,13 @@ def export(
     if source is not None and from_file is not None:
         raise typer.BadParameter("give a SOURCE file or --from, not both", param_hint="--from")
 
-    lines = _lines(source if source is not None else from_file, db, profile)
+    if write and target not in ex.AGENT_TARGETS:
+        raise typer.BadParameter("use --write with --for claude-code, codex or gemini-cli")
+    lines = _lines(source if source is not None else from_file, db, profile, target)
     notes: list[str] = []
     count_tokens = _token_counter(model, notes) if max_tokens is not None and lines else None
+    if write:
+        return _write_agent_file(lines, target, max_chars, max_tokens, count_tokens, force, notes)
     engine = _engine(model) if task and model and lines else None
     result = ex.export_prompt(
         lines,
@@ -120,15 +135,35 @@ def export(
         typer.echo(note, err=True)
 
 
-def _lines(source, db, profile):
+def _write_agent_file(lines, agent, max_chars, max_tokens, count_tokens, force, notes) -> None:
+    from pxprofile.agentfiles import export_to_agent
+
+    done = export_to_agent(
+        lines,
+        agent,
+        max_chars=max_chars,
+        max_tokens=max_tokens,
+        count_tokens=count_tokens,
+        force=force,
+    )
+    for note in notes + done.notes:
+        typer.echo(note, err=True)
+    if not done.changed:
+        typer.echo(f"{done.path} is up to date.", err=True)
+        return
+    kept = f" (previous version kept in {done.backup})" if done.backup else ""
+    typer.echo(f"{'Created' if done.created else 'Updated'} {done.path}{kept}.", err=True)
+
+
+def _lines(source, db, profile, target=None):
     """The lines to export: a file or stdin when given, else the profile (with provenance)."""
     from pxprofile.errors import InputError
-    from pxprofile.profile import export_lines
+    from pxprofile.profile import export_lines, lines_for_export
 
     if source is None:
-        from pxprofile.store import open_db
-
-        return export_lines(db=open_db(db), profile=profile)
+        if target == "pam":  # issue 14: imported lines keep the provenance they came with
+            return _lines_with_origins(db, profile)
+        return lines_for_export(db, profile)
     where = "stdin" if str(source) == "-" else str(source)
     try:
         text = sys.stdin.read() if where == "stdin" else Path(source).read_text(encoding="utf-8")
@@ -137,6 +172,19 @@ def _lines(source, db, profile):
     except OSError as e:
         raise InputError(f"cannot read {where}: {e.strerror or e}. Check the path.") from e
     return export_lines(text=text)
+
+
+def _lines_with_origins(db, profile):
+    from pxprofile.imported import origins
+    from pxprofile.profile import export_lines
+    from pxprofile.store import open_db
+
+    database = open_db(db)
+    lines = export_lines(db=database, profile=profile)
+    found = origins(database, [ln.id for ln in lines])
+    for ln in lines:
+        ln.imported = found.get(ln.id)
+    return lines
 
 
 def _token_counter(model, notes):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
-from . import DbOption, JsonOption, app, fail, print_json, stderr_console
+from . import app
+from .options import DbOption, JsonOption, ProfileOption, YesOption
+from .output import interactive, print_json, stderr_console
 
 
 @app.command()
@@ -21,11 +22,11 @@ def forget(
     search: Annotated[
         str | None, typer.Option("--search", help="Every message containing these words or text.")
     ] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would go; delete nothing.")
     ] = False,
-    profile: Annotated[str | None, typer.Option("--profile", help="Profile name.")] = None,
+    profile: ProfileOption = None,
     json_: JsonOption = False,
     db: DbOption = None,
 ) -> None:
@@ -34,62 +35,51 @@ def forget(
     Shows what will be deleted and the profile diff first; asks for confirmation on a terminal
     (pass --yes otherwise). Profile lines you wrote are never touched.
     """
-    from pxprofile.forget import forget as do_forget
-    from pxprofile.forget import plan_forget
+    from pxprofile import forget as core
     from pxprofile.store import open_db
 
-    if sum(x is not None for x in (conversation, source, search)) != 1:
-        raise typer.BadParameter("give exactly one of --conversation, --source or --search")
     database = open_db(db)
-    plan = plan_forget(
+    plan = core.plan_forget(
         database, conversation=conversation, source=source, search=search, profile=profile
     )
-    err = stderr_console()
     if plan.empty:
-        if json_:
-            print_json({"deleted": False, "messages": 0})
-            return
-        fail("nothing matches: no message, conversation or file to forget. Check the id or words.")
+        return _nothing(json_)
     if not json_:
-        err.print(plan.summary(), markup=False, soft_wrap=True)
-        for title in plan.titles[:10]:
-            err.print(f"  - {title}", markup=False, soft_wrap=True)
-        if plan.diff:
-            err.print(plan.diff, markup=False, highlight=False, end="")
+        _preview(plan)
     if dry_run:
-        if json_:
-            print_json({"deleted": False, **_plan_dict(plan)})
-        return
+        return print_json({"deleted": False, **plan.to_dict()}) if json_ else None
     if not yes:
-        if not (sys.stdin.isatty() and sys.stderr.isatty()):
-            fail("refusing to delete without confirmation. Pass --yes to delete.")
-        if not typer.confirm("Delete them permanently?", default=False, err=True):
-            err.print("Nothing was deleted.", markup=False)
-            raise typer.Exit(1)
-    result = do_forget(database, plan, profile=profile)
+        _confirm()
+    result = core.forget(database, plan, profile=profile)
     if json_:
-        print_json({"deleted": True, **result.to_dict()})
-        return
-    err.print(
-        f"Deleted {_n(result.messages, 'message')} ({_n(result.conversations, 'conversation')}, "
-        f"{_n(result.pairs, 'pair')}, {result.feedback} feedback); retired "
-        f"{_n(result.lines_retired, 'profile line')}.",
-        markup=False,
-        soft_wrap=True,
+        return print_json({"deleted": True, **result.to_dict()})
+    stderr_console().print(result.summary(), markup=False, soft_wrap=True)
+
+
+def _nothing(json_: bool) -> None:
+    from pxprofile.errors import InputError
+
+    if json_:
+        return print_json({"deleted": False, "messages": 0})
+    raise InputError(
+        "nothing matches: no message, conversation or file to forget. Check the id or words."
     )
 
 
-def _n(k: int, word: str) -> str:
-    return f"{k} {word}{'' if k == 1 else 's'}"
+def _preview(plan) -> None:
+    err = stderr_console()
+    err.print(plan.summary(), markup=False, soft_wrap=True)
+    for title in plan.titles[:10]:
+        err.print(f"  - {title}", markup=False, soft_wrap=True)
+    if plan.diff:
+        err.print(plan.diff, markup=False, highlight=False, end="")
 
 
-def _plan_dict(plan) -> dict:
-    return {
-        "conversations": len(plan.conversations),
-        "messages": len(plan.messages),
-        "pairs": len(plan.pairs),
-        "feedback": len(plan.feedback),
-        "sources": len(plan.sources),
-        "lines_retired": len(plan.lines),
-        "lines": [ln.text for ln in plan.lines],
-    }
+def _confirm() -> None:
+    from pxprofile.errors import InputError
+
+    if not interactive(prompt_on_stderr=True):
+        raise InputError("refusing to delete without confirmation. Pass --yes to delete.")
+    if not typer.confirm("Delete them permanently?", default=False, err=True):
+        stderr_console().print("Nothing was deleted.", markup=False)
+        raise typer.Exit(1)

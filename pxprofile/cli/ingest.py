@@ -26,7 +26,8 @@ def ingest(
         typer.Option(
             "--format",
             "-f",
-            help="Force a format: chatgpt, claude, gemini, openai, sharegpt, openwebui, llm, text.",
+            help="Force a format: chatgpt, claude, gemini, openai, sharegpt, openwebui, llm, text, "
+            "grok, deepseek, aistudio, sillytavern, claude-memories, chatgpt-memories, pam.",
         ),
     ] = None,
     json_: JsonOption = False,
@@ -45,9 +46,18 @@ def ingest(
             "--redact-storage", help="Keep only redacted text in the database (no originals)."
         ),
     ] = False,
+    from_agent: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="A coding agent's sessions: claude-code, codex, gemini-cli or aider (FILES: "
+            "folders or files to read instead of the agent's own folder).",
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
-    """Record chat exports (ChatGPT, Claude, Gemini, OpenAI, ShareGPT, Open WebUI, llm, text).
+    """Record chat exports (ChatGPT, Claude, Gemini, OpenAI, ShareGPT, Open WebUI, llm, text)
+    and coding-agent sessions (Claude Code, Codex, Gemini CLI, aider; see --from).
 
     Formats are detected by content. Ingesting the same export again adds nothing new.
     """
@@ -60,6 +70,9 @@ def ingest(
         check_format(format)
     except PxprofileError as e:
         raise typer.BadParameter(str(e), param_hint="--format") from None
+    if from_agent is not None:
+        opts = {"quiet": quiet, "as_json": json_, "no_update": no_update, "model": model}
+        return _ingest_agent(from_agent, files, db, redact_storage=redact_storage, **opts)
     if not files:
         if sys.stdin.isatty():
             raise typer.BadParameter(
@@ -112,6 +125,34 @@ def ingest(
     if summaries and not no_update:
         _after_ingest(database, quiet=quiet or json_, model=model, err=err)
     if failed:
+        raise typer.Exit(1)
+
+
+def _ingest_agent(agent, paths, db, *, quiet, as_json, no_update, model, redact_storage) -> None:
+    """`ingest --from AGENT`: the discovery and the per-file ingests are sync.ingest_agent."""
+    from pxprofile.agentfiles import AGENTS
+    from pxprofile.store import open_db
+    from pxprofile.sync import ingest_agent
+
+    if agent not in AGENTS:
+        raise typer.BadParameter(f"choose one of: {', '.join(AGENTS)}", param_hint="--from")
+    database = open_db(db)
+    err = stderr_console()
+    done = ingest_agent(
+        database, agent, paths or None, redact_storage=redact_storage, require_files=True
+    )
+    quiet = quiet or as_json
+    for line in [s.line() for s in done.summaries] + [f"Error: {f}" for f in done.failures]:
+        if not quiet or line.startswith("Error:"):
+            err.print(line, markup=False, soft_wrap=True)
+    if as_json:
+        print_json(done.to_dict())
+    elif not quiet:
+        empty = f", {done.empty} without messages yet" if done.empty else ""
+        err.print(f"{agent}: {done.files} session file(s){empty}.", markup=False, soft_wrap=True)
+    if done.summaries and not no_update:
+        _after_ingest(database, quiet=quiet, model=model, err=err)
+    if done.failures:
         raise typer.Exit(1)
 
 

@@ -26,14 +26,15 @@ def list_(
     json_: JsonOption = False,
     nl: Annotated[bool, typer.Option("--nl", help="Output one JSON object per line.")] = False,
 ) -> None:
-    """List known models: downloaded or available, size, path."""
+    """List known models: downloaded or available, size, path; also Ollama's and LM Studio's."""
     import json
 
-    from pxprofile import models
+    from pxprofile import localmodels, models
     from pxprofile.engine import resolve_model_name
 
     default = resolve_model_name(None) or models.registry_default()
-    rows = [models.describe(s, default=default) for s in models.all_models().values()]
+    specs = [*models.all_models().values(), *localmodels.discover()]
+    rows = [models.describe(s, default=default) for s in specs]
     if json_:
         print_json(rows)
         return

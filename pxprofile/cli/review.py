@@ -1,8 +1,6 @@
 """`pxprofile update --review`: accept or reject each proposed change (prompt-toolkit).
 
 CONTRACT (the update command wires it):
-    can_review() -> bool
-        True when stdin and stdout are both terminals (the only time we prompt).
     review_changes(changes, diff, *, lines=None, input=None, output=None) -> list[bool]
         Shows the diff, then asks about each change: y(es), n(o), a(ccept all remaining),
         r(eject all remaining), q(uit: reject the rest). ``lines`` (current_lines()) lets it
@@ -18,11 +16,7 @@ Defines no command; it lives in cli/ because it is the only user of prompt-toolk
 
 from __future__ import annotations
 
-import sys
-
-
-def can_review() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
+from pxprofile.text import plural
 
 
 def describe(change, lines=None) -> str:
@@ -41,8 +35,7 @@ def describe(change, lines=None) -> str:
         what = f"{change.action} {change.text}".strip()
     extra = []
     if change.evidence:
-        n = len(change.evidence)
-        extra.append(f"{n} message{'s' if n != 1 else ''}")
+        extra.append(plural(len(change.evidence), "message"))
     if change.reason:
         extra.append(change.reason)
     return what + (f"  ({'; '.join(extra)})" if extra else "")
@@ -104,7 +97,7 @@ def review_changes(changes, diff: str, *, lines=None, input=None, output=None) -
             rest = answer == "all"
             decisions.append(rest)
     kept = sum(decisions)
-    say([("", f"Accepted {kept} of {total} change{'s' if total != 1 else ''}.")])
+    say([("", f"Accepted {kept} of {plural(total, 'change')}.")])
     return decisions
 
 

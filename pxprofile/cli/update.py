@@ -56,6 +56,14 @@ def update(
     base_url: Annotated[
         str | None, typer.Option("--base-url", help="openai backend: http://HOST:PORT/v1.")
     ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            help="openai backend: the server's API key (default: $PXPROFILE_API_KEY; "
+            "$OPENAI_API_KEY only for api.openai.com).",
+        ),
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show rejected changes and llama.cpp logs.")
     ] = False,
@@ -84,10 +92,15 @@ def update(
         if quiet or as_json
         else (lambda msg: console.print(msg, markup=False, soft_wrap=True))
     )
+    from pxprofile.cli.firstrun import offer_download  # issue 14: first-run download question
+
+    model = offer_download(database, model, backend=backend, quiet=quiet or as_json)
     result = infer.update(
         database,
         model=model,
-        engine_options=_engine_options(gpu_layers, ctx, threads, backend, base_url, verbose),
+        engine_options=_engine_options(
+            gpu_layers, ctx, threads, backend, base_url, verbose, api_key
+        ),
         profile=profile,
         budget=budget,
         read_all=read_all,
@@ -110,7 +123,7 @@ def update(
         )
 
 
-def _engine_options(gpu_layers, ctx, threads, backend, base_url, verbose) -> dict:
+def _engine_options(gpu_layers, ctx, threads, backend, base_url, verbose, api_key=None) -> dict:
     opts = {
         "n_ctx": ctx,
         "n_threads": threads,
@@ -118,6 +131,7 @@ def _engine_options(gpu_layers, ctx, threads, backend, base_url, verbose) -> dic
         "verbose": verbose,
         "backend": backend,
         "base_url": base_url,
+        "api_key": api_key,
     }
     return {
         k: v for k, v in opts.items() if v is not None and not (k == "backend" and v == "llama")
@@ -185,11 +199,11 @@ def after_ingest(db, *, quiet: bool = False, model: str | None = None) -> None:
 
     try:
         from pxprofile import infer, signals
-        from pxprofile.engine import resolve_model_name
+        from pxprofile.cli.firstrun import offer_download
 
         if signals.pending(db) == 0:
             return
-        name = resolve_model_name(model)
+        name = offer_download(db, model, quiet=quiet)
         if not name or not _model_available(name):
             console.print(NO_MODEL_HINT, markup=False, soft_wrap=True)
             return

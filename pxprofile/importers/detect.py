@@ -17,10 +17,13 @@ from typing import Any, BinaryIO
 
 from pxprofile.errors import FormatError, InputError, TooLargeError
 
-from . import chatgpt, claude, gemini, llm, openai, openwebui, text
+from . import chatgpt, claude, gemini, llm, more, openai, openwebui, text
 from .common import LIMITS, JsonReader, Limits, Record
 
 FORMATS = ("chatgpt", "claude", "gemini", "openai", "sharegpt", "openwebui", "llm", "text")
+FORMATS += more.FORMATS  # issue 14: grok, deepseek, aistudio, sillytavern, memory files
+# coding agents (issue 15): detected by content only, so not in FORMATS (--format)
+AGENT_FORMATS = ("claude-code", "codex", "gemini-cli", "aider")
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -180,6 +183,11 @@ def json_records(reader: JsonReader, name: str, fmt: str | None) -> tuple[str, I
         return fmt, _finishing(
             _dispatch(fmt, first, chain([first], reader.iter_values()), name), reader
         )
+    if fmt is None and _agent_text(reader):  # coding agents (issue 15)
+        return "aider", _aider_records(reader, name)
+    extra = more.text_format(reader.buf[reader.pos : reader.pos + 4096], fmt)  # issue 14
+    if extra is not None:
+        return extra, _text_records(reader, name, extra)
     if fmt is not None and fmt != "text":
         reader.value()  # raises the JSON error for the forced format
     return "text", _text_records(reader, name, fmt)
@@ -199,6 +207,8 @@ def _text_records(reader: JsonReader, name: str, fmt: str | None) -> Iterator[Re
     body = reader.buf[reader.pos :]
     if not body.strip():
         raise FormatError(f"{name}: the file is empty. Pass a chat export.")
+    if fmt in more.FORMATS:  # issue 14: a memory list saved as text (more.py)
+        return more.text_records(fmt, body)
     if fmt != "text" and not text.matches(body):
         raise FormatError(
             f"{name}: unknown format (not JSON, and no 'User:' / 'Assistant:' turns). "
@@ -208,6 +218,11 @@ def _text_records(reader: JsonReader, name: str, fmt: str | None) -> Iterator[Re
 
 
 def _detect_element(first: Any, name: str) -> str:
+    if (agent := _agent_element(first)) is not None:  # coding agents (issue 15)
+        return agent
+    found = more.detect_element(first)  # issue 14 (more.py)
+    if found is not None:
+        return found
     if chatgpt.matches(first) or chatgpt.is_feedback(first) or chatgpt.is_comparison(first):
         return "chatgpt"
     if claude.matches(first):
@@ -224,6 +239,11 @@ def _detect_element(first: Any, name: str) -> str:
 
 
 def _detect_object(obj: Any, name: str) -> str:
+    if (agent := _agent_element(obj)) is not None:  # coding agents (issue 15)
+        return agent
+    found = more.detect_object(obj)  # issue 14 (more.py): Grok before ChatGPT's "conversations"
+    if found is not None:
+        return found
     if chatgpt.conversations_of(obj) is not None:
         return "chatgpt"
     if claude.matches(obj):
@@ -242,6 +262,8 @@ def _detect_object(obj: Any, name: str) -> str:
 
 def _unwrap(fmt: str, obj: Any) -> Iterable[Any]:
     """The conversations inside a single top-level object."""
+    if fmt in more.FORMATS:  # issue 14 (more.py)
+        return more.unwrap(fmt, obj)
     if fmt == "chatgpt":
         return chatgpt.conversations_of(obj) or [obj]
     if fmt == "sharegpt" and openai.sharegpt_matches(obj):
@@ -255,6 +277,10 @@ def _unwrap(fmt: str, obj: Any) -> Iterable[Any]:
 
 
 def _dispatch(fmt: str, first: Any, items: Iterable[Any], name: str) -> Iterator[Record]:
+    if fmt in more.FORMATS:  # issue 14 (more.py)
+        return more.dispatch(fmt, first, items, name)
+    if fmt in AGENT_FORMATS:  # coding agents (issue 15)
+        return _agent_records(fmt, items, name)
     if fmt == "chatgpt":
         if chatgpt.is_feedback(first):
             return chatgpt.feedback_records(items)
@@ -310,6 +336,9 @@ def _open_zip(path: Path, name: str, fmt, progress, limits: Limits) -> Opened:
         return min(found, key=lambda i: i.filename.count("/")) if found else None
 
     main = shallowest("conversations.json")
+    grok_main = more.zip_main(list(files))  # issue 14: Grok's export has no conversations.json
+    if main is None and grok_main is not None:
+        main = files[grok_main]
     gemini_member = next(
         (
             i
@@ -351,21 +380,25 @@ def _open_zip(path: Path, name: str, fmt, progress, limits: Limits) -> Opened:
         for base in ("message_feedback.json", "model_comparisons.json"):
             info = shallowest(base)
             if info is not None and info is not main:
-                companions.append(info)
+                companions.append((info, "chatgpt"))
+    for base, companion_format in more.zip_companions(found).items():  # issue 14: memories.json
+        info = shallowest(base)
+        if info is not None and info is not main:
+            companions.append((info, companion_format))
 
     def records() -> Iterator[Record]:
         try:
             yield from recs
             done[0] += first_member.file_size
-            for info in companions:
+            for info, companion_format in companions:
                 cname = f"{name}:{info.filename}"
                 r = JsonReader(
                     _member(zf, info, name), cname, limits=limits, progress=member_progress(done[0])
                 )
                 if r.peek() == "":
                     continue
-                _, more = json_records(r, cname, "chatgpt")
-                yield from more
+                _, more_records = json_records(r, cname, companion_format)
+                yield from more_records
                 done[0] += info.file_size
         except (zipfile.BadZipFile, EOFError, OSError) as e:
             raise FormatError(
@@ -418,3 +451,42 @@ def check_zip(infos: list[zipfile.ZipInfo], name: str, limits: Limits) -> None:
             f"{limits.max_zip_total_bytes // 1024**2} MB limit. "
             "Unzip it and pass conversations.json."
         )
+
+
+# -- coding agents (issue 15): Claude Code, Codex CLI, Gemini CLI, aider -------------------------
+# Kept apart from the chat formats above; each hook above is one marked line.
+
+
+def _agent_element(first: Any) -> str | None:
+    """The agent format of a JSONL session's first line (or a Gemini CLI chat object)."""
+    from . import claude_code, codex, gemini_cli
+
+    if claude_code.matches(first):
+        return "claude-code"
+    if codex.matches(first):
+        return "codex"
+    if gemini_cli.matches(first):
+        return "gemini-cli"
+    return None
+
+
+def _agent_records(fmt: str, items: Iterable[Any], name: str) -> Iterator[Record]:
+    from . import claude_code, codex, gemini_cli
+
+    module = {"claude-code": claude_code, "codex": codex, "gemini-cli": gemini_cli}[fmt]
+    return module.records(items)
+
+
+def _agent_text(reader: JsonReader) -> bool:
+    from . import aider
+
+    return aider.matches(reader.buf[reader.pos : reader.pos + 4096])
+
+
+def _aider_records(reader: JsonReader, name: str) -> Iterator[Record]:
+    from . import aider
+
+    while reader._fill():
+        if len(reader.buf) > MAX_TEXT_CHARS:
+            raise TooLargeError(f"{name}: a chat history over {MAX_TEXT_CHARS // 1024**2} MB.")
+    return aider.records(reader.buf[reader.pos :])

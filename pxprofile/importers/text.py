@@ -1,5 +1,9 @@
 """Plain text / Markdown transcripts: lines starting with a speaker label (User:, Assistant:,
 Human:, AI:, **User:**, ### Assistant, ...). The whole text is one conversation keyed by its hash.
+
+Transcripts as people paste them from the chat apps are labels too: ChatGPT's copy of a chat
+("You said:" / "ChatGPT said:", each on its own line), ">> USER:" / ">> ASSISTANT:" quote
+prefixes, "Me:" and the assistants' own names (Claude, Gemini, Grok, DeepSeek, Copilot, ...).
 """
 
 from __future__ import annotations
@@ -26,13 +30,28 @@ SPEAKERS = {
     "gemini": "assistant",
     "model": "assistant",
     "a": "assistant",
+    # issue 14: the names pasted transcripts use for the assistant
+    "grok": "assistant",
+    "deepseek": "assistant",
+    "copilot": "assistant",
+    "bard": "assistant",
+    "mistral": "assistant",
+    "llama": "assistant",
+    "perplexity": "assistant",
+    "chatbot": "assistant",
     "system": "system",
 }
 _NAMES = "|".join(sorted(SPEAKERS, key=len, reverse=True))
+# "**User:**", ">> USER:", "You said:" (ChatGPT's copy of a chat), "Claude said:"
+_SAID = r"(?:\s+(?:said|wrote|asked|replied))?"
+_QUOTE = r"(?:>{1,2}\s*)?"  # ">> USER:"
 _LABEL = re.compile(
-    rf"^\s{{0,3}}(?:\*\*|__)?({_NAMES})(?:\*\*|__)?\s*:(?:\*\*|__)?[ \t]?(.*)$", re.I
+    rf"^\s{{0,3}}{_QUOTE}(?:\*\*|__)?({_NAMES}){_SAID}(?:\*\*|__)?\s*:(?:\*\*|__)?[ \t]?(.*)$",
+    re.I,
 )
-_HEADING = re.compile(rf"^\s{{0,3}}#{{1,6}}\s*(?:\*\*|__)?({_NAMES})(?:\*\*|__)?\s*:?\s*$", re.I)
+_HEADING = re.compile(
+    rf"^\s{{0,3}}#{{1,6}}\s*(?:\*\*|__)?({_NAMES}){_SAID}(?:\*\*|__)?\s*:?\s*$", re.I
+)
 
 
 def split_turns(text: str) -> list[tuple[str, str]]:

@@ -4,11 +4,17 @@ Run on demand (not collected by pytest):
 
     python tests/benchmarks/bench_ingest.py            # 100 MB
     python tests/benchmarks/bench_ingest.py 100 1000   # 100 MB and 1 GB
+    python tests/benchmarks/bench_ingest.py --breakdown 60   # where the time goes (in-process)
 
 Exports are generated under /tmp (reused when present). Each measurement is a fresh subprocess;
 its wall time, CPU time (user + system) and peak RSS (os.wait4) are reported. On a shared machine
-compare the CPU ratio too: wall time there depends on what else runs. Targets (issue 2): ingest time at
-most 3x json.load's, and peak RSS under 300 MB for the 1 GB file.
+compare the CPU ratio too: wall time there depends on what else runs. Targets (issue 2, issue 14): ingest
+time at most 3x json.load's, peak RSS at most 150 MB for 60 MB and 300 MB for the 1 GB file.
+
+--breakdown runs the stages one by one in this process and prints CPU seconds for each: json.load,
+reading and normalizing (the importer), redaction alone, and a full ingest with the time of each SQL
+statement; it also reports how much CPU the full-text indexing thread took off the main thread
+(ingest._Writer indexes a batch while the next one is parsed).
 """
 
 from __future__ import annotations
@@ -188,5 +194,87 @@ def main(sizes: list[int]) -> None:
         assert ingest[3] == 0 and again[3] == 0, "ingest failed"
 
 
+def breakdown(mb: int) -> None:
+    """CPU seconds per stage, in this process (PXPROFILE_HOME is a temporary directory)."""
+    import collections
+    import threading
+
+    path = generate(Path(f"/tmp/pxprofile-bench-chatgpt-{mb}mb.json"), mb)
+    with tempfile.TemporaryDirectory(dir="/tmp") as home:
+        os.environ["PXPROFILE_HOME"] = home
+        from pxprofile import ingest
+        from pxprofile.importers.common import Conversation, clean
+        from pxprofile.importers.detect import open_input
+        from pxprofile.redact import configured_pii, redact
+        from pxprofile.store import open_db
+
+        rows = []
+
+        def stage(name, fn):
+            t = time.process_time()
+            w = time.perf_counter()
+            out = fn()
+            rows.append((name, time.process_time() - t, time.perf_counter() - w))
+            return out
+
+        stage("json.load", lambda: json.load(open(path, "rb")))
+        recs = stage("read + normalize", lambda: list(open_input(path, name=str(path)).records))
+        texts = [clean(m.text) for r in recs if isinstance(r, Conversation) for m in r.messages]
+        del recs
+        pii = configured_pii()
+        stage(f"redact ({len(texts)} texts)", lambda: [redact(t, pii=pii) for t in texts])
+        texts.clear()
+
+        spent: collections.Counter = collections.Counter()
+        indexer_cpu = [0.0]
+        real_index = getattr(ingest._Writer, "_index", None)  # absent before issue 14
+
+        def timed_index(self, after, upto):
+            t = time.thread_time()
+            real_index(self, after, upto)
+            indexer_cpu[0] += time.thread_time() - t
+
+        class Conn(sqlite3.Connection):
+            def execute(self, sql, *a):
+                t = time.perf_counter()
+                try:
+                    return super().execute(sql, *a)
+                finally:
+                    spent[" ".join(sql.split())[:60]] += time.perf_counter() - t
+
+            def executemany(self, sql, *a):
+                t = time.perf_counter()
+                try:
+                    return super().executemany(sql, *a)
+                finally:
+                    spent["many: " + " ".join(sql.split())[:54]] += time.perf_counter() - t
+
+        real_connect = sqlite3.connect
+        sqlite3.connect = lambda *a, **k: real_connect(*a, factory=Conn, **k)
+        if real_index is not None:
+            ingest._Writer._index = timed_index
+        db = open_db(Path(home) / "bench.db")
+        main_cpu = time.thread_time()
+        summary = stage("full ingest", lambda: ingest.ingest_path(db, path))
+        main_cpu = time.thread_time() - main_cpu
+        sqlite3.connect = real_connect
+        if real_index is not None:
+            ingest._Writer._index = real_index
+    print(
+        f"{path.stat().st_size / 1024**2:.0f} MB, {summary.added} messages; threading: "
+        f"{threading.active_count()} thread(s) left"
+    )
+    print(f"{'stage':<40} {'cpu s':>7} {'wall s':>7}")
+    for name, cpu, wall in rows:
+        print(f"{name:<40} {cpu:7.2f} {wall:7.2f}")
+    print(f"  main thread cpu {main_cpu:.2f} s; FTS indexing thread cpu {indexer_cpu[0]:.2f} s")
+    print("  wall seconds per SQL statement (main thread; the indexing thread's own statements):")
+    for sql, sec in spent.most_common(8):
+        print(f"  {sec:7.2f}  {sql}")
+
+
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [100])
+    if sys.argv[1:2] == ["--breakdown"]:
+        breakdown(int(sys.argv[2]) if len(sys.argv) > 2 else 60)
+    else:
+        main([int(a) for a in sys.argv[1:]] or [100])
