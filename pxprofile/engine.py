@@ -15,6 +15,18 @@ CONTRACT (infer.py and tests code against this; keep it stable):
         def count_tokens(self, text: str) -> int
         def complete(self, system: str, user: list[Segment], *, schema: dict | None = None,
                      max_tokens: int = 512) -> Completion
+        def option_logprobs(self, system: str, user: list[Segment], options: list[str])
+                -> list[float]
+                                natural-log probability of each option ("A", "B", ...) as the start
+                                of the assistant's reply to the prompt (chat template included where
+                                the model has one): read from the next-token distribution for a
+                                one-token option, the sum over its tokens otherwise. Deterministic.
+                                Over HTTP: from the server's top_logprobs (-inf for an option outside
+                                them); InferenceError where the server returns none.
+        def reply_logprob(self, system: str, user: list[Segment], reply: str) -> float
+                                sum of the log-probabilities of REPLY's tokens as the assistant's
+                                reply to the prompt (POPI's margin). InferenceError where the
+                                backend cannot score a given reply.
     load_engine(name: str | None = None, *, n_ctx=None, n_threads=None, gpu_layers=None,
                 verbose=False, backend="llama", base_url=None) -> Engine
                                 loads once per process (cached by arguments)
@@ -45,6 +57,7 @@ from .errors import InferenceError, ModelError
 
 DEFAULT_N_CTX = 8192
 SEED = 0
+TOP_LOGPROBS = 20  # OpenAI's maximum; llama.cpp's server and vLLM accept it
 
 # Marker strings the chat template is rendered with, then split on (private-use code points: no
 # template transforms them, no tokenizer merges them with the scaffolding around them).
@@ -271,6 +284,24 @@ class Engine:
     ) -> Completion:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def option_logprobs(
+        self, system: str, user: list[Segment], options: list[str]
+    ) -> list[float]:  # pragma: no cover - interface
+        raise InferenceError(f"The {self.backend or 'this'} backend cannot score answers.")
+
+    def reply_logprob(
+        self, system: str, user: list[Segment], reply: str
+    ) -> float:  # pragma: no cover - interface
+        raise InferenceError(f"The {self.backend or 'this'} backend cannot score a reply.")
+
+
+def _log_softmax(logits) -> Any:
+    import numpy as np
+
+    x = np.asarray(logits, dtype=np.float64)
+    x = x - x.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
 
 class LlamaEngine(Engine):
     """llama.cpp in-process. Builds the prompt's token ids itself: template scaffolding is tokenized
@@ -420,6 +451,63 @@ class LlamaEngine(Engine):
             completion_tokens=usage.get("completion_tokens", 0),
             finish_reason=finish,
         )
+
+    # -- scoring (eval): log-probabilities of given answers, no sampling
+    def _fits(self, n: int) -> None:
+        if n >= self.n_ctx:
+            raise InferenceError(
+                f"The prompt is {n} tokens, more than {self.name}'s context of {self.n_ctx} "
+                "tokens. Send a shorter prompt or raise --n-ctx."
+            )
+
+    def _score(self, prompt_ids: list[int], reply_ids: list[int]):
+        """Log-softmax rows for the positions that predict each of REPLY_IDS (or the one next
+        token when REPLY_IDS is empty), from an empty KV cache: same input, same numbers."""
+        import numpy as np
+
+        llm = self.llm
+        self._fits(len(prompt_ids) + len(reply_ids))
+        llm.reset()
+        llm.eval(prompt_ids)  # logits of the last position only: the first reply token's
+        n_vocab = llm.n_vocab()
+        rows = [np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(n_vocab,)).copy()]
+        rest = reply_ids[:-1]  # each reply token but the last predicts the next one
+        for i in range(0, len(rest), llm.n_batch):
+            chunk = rest[i : i + llm.n_batch]
+            n_past = llm.n_tokens
+            llm._batch.set_batch(batch=chunk, n_past=n_past, logits_all=True)
+            llm._ctx.decode(llm._batch)
+            out = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(chunk) * n_vocab,))
+            rows.extend(out.reshape(len(chunk), n_vocab).copy())
+            llm.input_ids[n_past : n_past + len(chunk)] = chunk
+            llm.n_tokens += len(chunk)
+        return _log_softmax(np.stack(rows))
+
+    def option_logprobs(self, system: str, user: list[Segment], options: list[str]) -> list[float]:
+        prompt = self.encode_prompt(system, user).ids
+        out: list[float] = []
+        with self._lock:
+            first = None
+            for option in options:
+                ids = self.tokenize(option, special=False)
+                if not ids:
+                    raise InferenceError("An empty option cannot be scored.")
+                if len(ids) == 1:
+                    first = self._score(prompt, []) if first is None else first
+                    out.append(float(first[0][ids[0]]))
+                else:
+                    rows = self._score(prompt, ids)
+                    out.append(float(sum(rows[k][t] for k, t in enumerate(ids))))
+        return out
+
+    def reply_logprob(self, system: str, user: list[Segment], reply: str) -> float:
+        prompt = self.encode_prompt(system, user).ids
+        ids = self.tokenize(reply, special=False)
+        if not ids:
+            raise InferenceError("An empty reply cannot be scored.")
+        with self._lock:
+            rows = self._score(prompt, ids)
+        return float(sum(rows[k][t] for k, t in enumerate(ids)))
 
     def close(self) -> None:
         self.llm.close()
@@ -574,6 +662,42 @@ class OpenAIEngine(Engine):
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
             finish_reason=finish,
+        )
+
+    # -- scoring: what OpenAI-compatible servers can return
+    def option_logprobs(self, system: str, user: list[Segment], options: list[str]) -> list[float]:
+        """From the top_logprobs of a one-token reply; -inf for an option outside them."""
+        body: dict[str, Any] = {
+            "model": self.name,
+            "messages": [
+                {"role": "system", "content": neutralize_special_tokens(system)},
+                {"role": "user", "content": self._user_text(user)},
+            ],
+            "temperature": 0,
+            "seed": SEED,
+            "max_tokens": 1,
+            "logprobs": True,
+            "top_logprobs": TOP_LOGPROBS,
+            "stream": False,
+        }
+        status, payload = self._post(body)
+        try:
+            top = payload["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+            seen = {t["token"]: float(t["logprob"]) for t in top}
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise InferenceError(
+                f"The model server at {self.base_url} returned no log-probabilities "
+                f"(HTTP {status}), so answers cannot be scored. Use a server that returns "
+                "logprobs (llama.cpp's llama-server; llama_cpp.server with --logits_all True), "
+                "or the in-process backend."
+            ) from e
+        return [seen.get(option, float("-inf")) for option in options]
+
+    def reply_logprob(self, system: str, user: list[Segment], reply: str) -> float:
+        raise InferenceError(
+            "The openai backend cannot score a given reply: chat servers return log-probabilities "
+            "only for text they generate (llama.cpp's server ignores echo, "
+            "ggml-org/llama.cpp#27174). Use the in-process backend (leave out --backend)."
         )
 
 
