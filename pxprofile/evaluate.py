@@ -49,12 +49,11 @@ MAX_QUERY_CHARS = 1200
 MAX_REPLY_CHARS = 1600
 CONTEXT_SLACK = 48  # tokens for the chat template's scaffolding and the answer token
 LETTERS = ["A", "B"]
+LETTER_CLAMP = 50.0  # nats: a letter missing from a server's top_logprobs counts as this far behind
 SELECT_SYSTEM = "Generate a task-specific response."  # AlignXplore+'s system message
 MARGIN_SYSTEM = "You are a helpful assistant."
 SELECT_INSTRUCTION = "Determine which response the user prefers based on the user's preferences.\n"
-SELECT_QUESTION = (
-    "Which item does the user prefer? Answer with one letter only: A or B.\n"
-)
+SELECT_QUESTION = "Which item does the user prefer? Answer with one letter only: A or B.\n"
 MARGIN_INSTRUCTION = (
     "\n\n# Instruction\nGiven the user preference summary above, generate a personalized "
     "response to the following question.\n\n# Question\n"
@@ -80,7 +79,7 @@ class Score:
     """One choice under one profile text (or none)."""
 
     letter: tuple[float, float]  # log P(kept letter) - log P(other): kept shown as A, as B
-    margin: float  # log P(kept reply) - log P(abandoned reply)
+    margin: float | None  # log P(kept reply) - log P(abandoned reply); None: backend cannot
 
     @property
     def position_free(self) -> float:
@@ -113,8 +112,9 @@ class LineEffect:
     line_id: int | None
     section: str
     text: str
-    margin_drop: float  # mean margin with the whole profile minus with this line left out
-    accuracy_drop: float  # the same for accuracy; > 0: the line helps
+    margin_drop: float | None  # mean margin, whole profile minus this line left out (None:
+    accuracy_drop: float  # the backend cannot score replies); the same for accuracy and
+    confidence_drop: float  # confidence. > 0: the line helps
 
 
 @dataclass
@@ -130,6 +130,7 @@ class EvalResult:
     per_line: list[LineEffect] | None = None
     calls: int = 0
     seconds: float = 0.0
+    margin_note: str | None = None  # why there is no margin (the backend cannot score replies)
 
     @property
     def pairs(self) -> int:
@@ -139,8 +140,9 @@ class EvalResult:
     def left_out(self) -> int:
         return self.left_out_evidence + self.left_out_untraceable
 
-    def mean(self, value: Callable[[ChoiceResult], float]) -> float | None:
-        return sum(map(value, self.results)) / len(self.results) if self.results else None
+    def mean(self, value: Callable[[ChoiceResult], float | None]) -> float | None:
+        values = [value(r) for r in self.results]
+        return _mean(values)
 
     def to_dict(self) -> dict:
         m = self.mean
@@ -166,10 +168,9 @@ class EvalResult:
             "confidence_without_profile": m(lambda r: r.without_profile.confidence),
             "margin_with_profile": m(lambda r: r.with_profile.margin),
             "margin_without_profile": m(lambda r: r.without_profile.margin),
-            "margin_gain": m(lambda r: r.with_profile.margin - r.without_profile.margin),
-            "per_line": None
-            if self.per_line is None
-            else [vars(e).copy() for e in self.per_line],
+            "margin_gain": m(lambda r: _gain(r.with_profile.margin, r.without_profile.margin)),
+            "margin_note": self.margin_note,
+            "per_line": None if self.per_line is None else [vars(e).copy() for e in self.per_line],
             "choices": [_choice_dict(r) for r in self.results],
             "calls": self.calls,
             "seconds": round(self.seconds, 3),
@@ -191,14 +192,12 @@ class EvalResult:
             f"Accuracy without profile: {_pct(d['accuracy_without_profile'])}"
             f"   (confidence {_pct(d['confidence_without_profile'])})",
             f"Mean margin gain: {d['margin_gain']:+.3f} nats "
-            f"(kept minus abandoned reply log-probability, with minus without the profile).",
+            "(kept minus abandoned reply log-probability, with minus without the profile)."
+            if d["margin_gain"] is not None
+            else f"Mean margin gain: n/a ({self.margin_note})",
         ]
         if self.per_line:
-            ranked = self.per_line
-            out.append("Lines that help most (margin lost when the line is left out):")
-            out += [_line_row(e) for e in ranked[:top]]
-            out.append("Lines that help least:")
-            out += [_line_row(e) for e in ranked[::-1][:top]]
+            out += _per_line_rows(self.per_line, top)
         out.append(
             f"Cost: {self.calls} model calls in {self.seconds:.1f} s "
             f"({self.seconds / max(self.pairs, 1):.2f} s per choice)."
@@ -210,9 +209,37 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+def _mean(values: list[float | None]) -> float | None:
+    if not values or any(v is None for v in values):
+        return None
+    return sum(values) / len(values)  # type: ignore[arg-type]
+
+
+def _gain(with_profile: float | None, without: float | None) -> float | None:
+    return None if with_profile is None or without is None else with_profile - without
+
+
+def _per_line_rows(ranked: list[LineEffect], top: int) -> list[str]:
+    what = "margin" if ranked[0].margin_drop is not None else "confidence"
+    head = f"(the {what} lost when the line is left out)"
+    if len(ranked) <= 2 * top:
+        return [f"Profile lines, most helpful first {head}:"] + [_line_row(e) for e in ranked]
+    return (
+        [f"Lines that help most {head}:"]
+        + [_line_row(e) for e in ranked[:top]]
+        + ["Lines that help least:"]
+        + [_line_row(e) for e in ranked[::-1][:top]]
+    )
+
+
 def _line_row(e: LineEffect) -> str:
     text = e.text if len(e.text) <= 70 else e.text[:69] + "…"
-    return f"  {e.margin_drop:+.3f}  acc {100 * e.accuracy_drop:+.1f} pts  [{e.section}] {text}"
+    lead = (
+        f"{e.margin_drop:+.3f} nats"
+        if e.margin_drop is not None
+        else f"{100 * e.confidence_drop:+.1f} pts"
+    )
+    return f"  {lead}  accuracy {100 * e.accuracy_drop:+.1f} pts  [{e.section}] {text}"
 
 
 def _choice_dict(r: ChoiceResult) -> dict:
@@ -358,7 +385,11 @@ def selection_prompt(profile: str | None, query: str, first: str, second: str) -
     choice) and a one-letter answer instead of JSON, so the first token is the letter."""
     segs = [Segment(SELECT_INSTRUCTION, True)]
     if profile is not None:
-        segs += [Segment("<Preference>\n", True), Segment(profile), Segment("\n</Preference>\n", True)]
+        segs += [
+            Segment("<Preference>\n", True),
+            Segment(profile),
+            Segment("\n</Preference>\n", True),
+        ]
     segs += [
         Segment("<Prompt>\n", True),
         Segment(_cut(query, MAX_QUERY_CHARS) or "(not recorded)"),
@@ -398,14 +429,20 @@ class _Scorer:
     def __init__(self, engine):
         self.engine = engine
         self.calls = 0
+        self.margin_error: str | None = None  # why the backend cannot score a given reply
+        self.replies_scored = False
 
     def _tokens(self, system: str, segs: list[Segment]) -> int:
         return self.engine.count_tokens(system + "".join(s.text for s in segs))
 
     def fits(self, profile: str | None, c: Choice) -> bool:
         room = self.engine.n_ctx - CONTEXT_SLACK
-        select = self._tokens(SELECT_SYSTEM, selection_prompt(profile, c.query, c.kept, c.abandoned))
-        reply = max(self.engine.count_tokens(_cut(x, MAX_REPLY_CHARS)) for x in (c.kept, c.abandoned))
+        select = self._tokens(
+            SELECT_SYSTEM, selection_prompt(profile, c.query, c.kept, c.abandoned)
+        )
+        reply = max(
+            self.engine.count_tokens(_cut(x, MAX_REPLY_CHARS)) for x in (c.kept, c.abandoned)
+        )
         margin = self._tokens(MARGIN_SYSTEM, margin_prompt(profile, c.query)) + reply
         return select <= room and margin <= room
 
@@ -414,21 +451,48 @@ class _Scorer:
         segs = selection_prompt(profile, c.query, first, second)
         self.calls += 1
         a, b = self.engine.option_logprobs(SELECT_SYSTEM, segs, LETTERS)
-        return a - b if kept_as_a else b - a
+        return _letter_diff(a, b) if kept_as_a else _letter_diff(b, a)
+
+    def margin(self, profile: str | None, c: Choice) -> float | None:
+        if self.margin_error is not None:
+            return None
+        segs = margin_prompt(profile, c.query)
+        try:
+            self.calls += 1
+            kept = self.engine.reply_logprob(MARGIN_SYSTEM, segs, _cut(c.kept, MAX_REPLY_CHARS))
+        except InferenceError as e:
+            if self.replies_scored:  # it scored replies before: not a missing capability
+                raise
+            self.margin_error = str(e)  # e.g. a chat server: selection accuracy only
+            return None
+        self.calls += 1
+        gone = self.engine.reply_logprob(MARGIN_SYSTEM, segs, _cut(c.abandoned, MAX_REPLY_CHARS))
+        _check_finite(self.engine, kept, gone)
+        self.replies_scored = True
+        return kept - gone
 
     def score(self, profile: str | None, c: Choice) -> Score:
         letter = (self.letter(profile, c, True), self.letter(profile, c, False))
-        segs = margin_prompt(profile, c.query)
-        self.calls += 2
-        kept = self.engine.reply_logprob(MARGIN_SYSTEM, segs, _cut(c.kept, MAX_REPLY_CHARS))
-        gone = self.engine.reply_logprob(MARGIN_SYSTEM, segs, _cut(c.abandoned, MAX_REPLY_CHARS))
-        for x in (*letter, kept, gone):
-            if not math.isfinite(x):
-                raise InferenceError(
-                    f"{self.engine.name} returned a log-probability that is not a number ({x}). "
-                    "Try another model or backend."
-                )
-        return Score(letter, kept - gone)
+        return Score(letter, self.margin(profile, c))
+
+
+def _letter_diff(kept: float, other: float) -> float:
+    """log P(kept letter) - log P(other letter), within +-LETTER_CLAMP: a server's top_logprobs
+    give -inf for a letter outside them; both outside is a tie."""
+    if math.isnan(kept) or math.isnan(other):
+        raise InferenceError("The model returned a log-probability that is not a number.")
+    if kept == other:
+        return 0.0
+    return max(-LETTER_CLAMP, min(LETTER_CLAMP, kept - other))
+
+
+def _check_finite(engine, *values: float) -> None:
+    for x in values:
+        if not math.isfinite(x):
+            raise InferenceError(
+                f"{engine.name} returned a log-probability that is not a number ({x}). "
+                "Try another model or backend."
+            )
 
 
 def _score_all(scorer: _Scorer, profile: str | None, choices: list[Choice], tick) -> list[Score]:
@@ -441,20 +505,29 @@ def _score_all(scorer: _Scorer, profile: str | None, choices: list[Choice], tick
 
 def _line_effects(scorer, lines, choices, full: list[Score], none: list[Score], tick):
     effects = []
-    n = len(choices)
     for i, ln in enumerate(lines):
         rest = lines[:i] + lines[i + 1 :]
         loo = _score_all(scorer, profile_text(rest), choices, tick) if rest else none
+        pairs = list(zip(full, loo, strict=True))
         effects.append(
             LineEffect(
                 ln.id,
                 ln.section,
                 ln.text,
-                sum(f.margin - o.margin for f, o in zip(full, loo, strict=True)) / n,
-                sum(f.correct - o.correct for f, o in zip(full, loo, strict=True)) / n,
+                _mean([_gain(f.margin, o.margin) for f, o in pairs]),
+                _mean([f.correct - o.correct for f, o in pairs]) or 0.0,
+                _mean([f.confidence - o.confidence for f, o in pairs]) or 0.0,
             )
         )
-    return sorted(effects, key=lambda e: (-e.margin_drop, -e.accuracy_drop, e.line_id or 0))
+    return sorted(
+        effects,
+        key=lambda e: (
+            -(e.margin_drop or 0.0),
+            -e.confidence_drop,
+            -e.accuracy_drop,
+            e.line_id or 0,
+        ),
+    )
 
 
 def _select(scorer, profile: str, choices: list[Choice], limit: int | None):
@@ -540,4 +613,5 @@ def evaluate(
         per_line=effects,
         calls=scorer.calls,
         seconds=time.perf_counter() - start,
+        margin_note=scorer.margin_error,
     )

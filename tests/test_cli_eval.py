@@ -68,11 +68,17 @@ def test_human_report_with_per_line(runner, judge, dbpath):
     assert out[2] == "Accuracy with profile:    100.0%   (confidence 90.0%)"
     assert out[3] == "Accuracy without profile: 50.0%   (confidence 50.0%)"
     assert out[4].startswith("Mean margin gain: +")
-    assert out[5] == "Lines that help most (margin lost when the line is left out):"
+    assert out[5] == (
+        "Profile lines, most helpful first (the margin lost when the line is left out):"
+    )
     assert "[Communication style] Prefers concise answers" in out[6]
-    assert "acc +50.0 pts" in out[6]
+    assert "accuracy +50.0 pts" in out[6]
     assert out[-1].startswith("Cost: 32 model calls in ")
-    assert judge.loads[0][1] == {"verbose": False, "backend": "openai", "base_url": "http://127.0.0.1:9/v1"}
+    assert judge.loads[0][1] == {
+        "verbose": False,
+        "backend": "openai",
+        "base_url": "http://127.0.0.1:9/v1",
+    }
 
 
 def test_errors_are_one_line(runner, judge, tmp_path):
@@ -100,13 +106,13 @@ def _run(args):
 
 @pytest.mark.model
 def test_real_model_json_and_rerun(dbpath):
-    args = ["--db", str(dbpath), "--json", "--limit", "2", *MODEL_ARGS]
+    args = ["--db", str(dbpath), "--json", "--limit", "1", *MODEL_ARGS]
     first = _run(args)
     assert first.returncode == 0, first.stderr
     assert first.stderr == ""
     d = json.loads(first.stdout)
     assert KEYS <= d.keys()
-    assert (d["pairs"], d["left_out"], d["calls"], d["model"]) == (2, 1, 16, "gemma3-270m")
+    assert (d["pairs"], d["left_out"], d["calls"], d["model"]) == (1, 1, 8, "gemma3-270m")
     second = json.loads(_run(args).stdout)
     for key in ("seconds", "seconds_per_choice"):
         d.pop(key), second.pop(key)

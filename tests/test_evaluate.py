@@ -196,7 +196,7 @@ def test_leakage_rule_and_per_line(tmp_path):
     assert idle.text == "Has a cat" and idle.margin_drop == 0 and idle.accuracy_drop == 0
     assert result.calls == 3 * 8 + 2 * 3 * 4
     text = "\n".join(result.summary())
-    assert "Lines that help most" in text and "Prefers concise answers" in text
+    assert "most helpful first" in text and "Prefers concise answers" in text
 
 
 def test_limit_takes_the_newest(tmp_path):
@@ -282,10 +282,23 @@ def test_backend_without_logprobs_is_a_clear_error(tmp_path):
 def test_choices_too_long_for_the_context_are_counted(tmp_path):
     db = make_history(tmp_path / "px.db", n=3)
     seed_profile(db, cite=None)
+    text = ev.profile_text(ev.current_lines(db))
+    sizes = sorted(
+        len(
+            "".join(
+                [
+                    ev.SELECT_SYSTEM,
+                    *(s.text for s in ev.selection_prompt(text, c.query, c.kept, c.abandoned)),
+                ]
+            ).split()
+        )
+        for c in ev.load_choices(db)
+    )
     judge = JudgeEngine()
-    judge.n_ctx = ev.CONTEXT_SLACK + 75  # the long replies no longer fit, two short ones do
+    judge.n_ctx = ev.CONTEXT_SLACK + sizes[0]  # only the smallest choice fits
     result = ev.evaluate(db, engine=judge)
-    assert result.too_long + result.pairs == 3 and result.too_long >= 1
+    assert (result.pairs, result.too_long) == (1, 2)
+    assert "too long for the context: 2" in result.summary()[1]
     judge.n_ctx = 10
     with pytest.raises(InferenceError, match="fits judge's context of 10 tokens"):
         ev.evaluate(db, engine=judge)
@@ -312,7 +325,10 @@ def test_real_model_mechanics(tmp_path, gemma_engine):
     # both orders were really scored: recomputing each from the engine gives the same numbers
     r = first.results[0]
     text = ev.profile_text(ev.current_lines(db))
-    for kept_as_a, expected in ((True, r.with_profile.letter[0]), (False, r.with_profile.letter[1])):
+    for kept_as_a, expected in (
+        (True, r.with_profile.letter[0]),
+        (False, r.with_profile.letter[1]),
+    ):
         c = r.choice
         a, b = (c.kept, c.abandoned) if kept_as_a else (c.abandoned, c.kept)
         lp = gemma_engine.option_logprobs(
