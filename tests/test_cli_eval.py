@@ -3,12 +3,17 @@ profile-helps case) and with the real test model in a subprocess (JSON, progress
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
 import pty
+import socket
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 
 import pytest
 from test_evaluate import JudgeEngine, make_history, seed_profile
@@ -97,6 +102,10 @@ def test_errors_are_one_line(runner, judge, tmp_path):
 MODEL_ARGS = ["--model", "gemma3-270m", "--ctx", "2048", "--threads", "1", "--gpu-layers", "0"]
 
 
+def _stable(d: dict) -> dict:
+    return {k: v for k, v in d.items() if k not in ("seconds", "seconds_per_choice")}
+
+
 def _run(args):
     return subprocess.run(
         [sys.executable, "-m", "pxprofile", "eval", *args], capture_output=True, text=True,
@@ -113,10 +122,7 @@ def test_real_model_json_and_rerun(dbpath):
     d = json.loads(first.stdout)
     assert KEYS <= d.keys()
     assert (d["pairs"], d["left_out"], d["calls"], d["model"]) == (1, 1, 8, "gemma3-270m")
-    second = json.loads(_run(args).stdout)
-    for key in ("seconds", "seconds_per_choice"):
-        d.pop(key), second.pop(key)
-    assert second == d
+    assert _stable(json.loads(_run(args).stdout)) == _stable(d)
 
 
 @pytest.mark.model
@@ -149,3 +155,90 @@ def _drain(fd: int, into: list[bytes]) -> None:
         if not chunk:
             return
         into.append(chunk)
+
+
+# -- a real llama.cpp server (python -m llama_cpp.server) on 127.0.0.1 -------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def llama_server(tmp_path, *extra: str):
+    from pxprofile.models import resolve_path
+
+    port = _free_port()
+    log = open(tmp_path / f"server-{port}.log", "w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_path("gemma3-270m")),
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "1",
+         *extra],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 180
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/models", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    pytest.fail("llama_cpp.server did not start:\n" + log.read()[-3000:])
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.mark.model
+def test_llama_cpp_server_scores_selection_only(tmp_path, dbpath):
+    with llama_server(tmp_path) as url:
+        ok = _run(["--db", str(dbpath), "--json", "--limit", "1", "--backend", "openai",
+                   "-m", "gemma3-270m", "--base-url", url])  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    d = json.loads(ok.stdout)
+    assert (d["pairs"], d["left_out"], d["calls"]) == (1, 1, 5)  # 4 selections + 1 refused reply
+    assert d["accuracy_with_profile"] in (0.0, 0.5, 1.0)
+    assert 0 < d["confidence_with_profile"] < 1
+    assert d["margin_gain"] is None and "cannot score a given reply" in d["margin_note"]
+
+
+class _NoLogprobs(http.server.BaseHTTPRequestHandler):
+    """An OpenAI-compatible chat server that answers but never returns log-probabilities."""
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.dumps({"choices": [{"message": {"content": "A"}, "finish_reason": "stop"}]})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+def test_server_without_logprobs_is_one_clear_error(dbpath):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NoLogprobs)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        bad = _run(["--db", str(dbpath), "--backend", "openai", "-m", "some-model",
+                    "--base-url", url])  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.startswith(f"Error: The model server at {url} returned no log-probabilities")
+    assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
