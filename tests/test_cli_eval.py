@@ -3,20 +3,17 @@ profile-helps case) and with the real test model in a subprocess (JSON, progress
 
 from __future__ import annotations
 
-import contextlib
 import http.server
 import json
 import os
 import pty
-import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 
 import pytest
 from test_evaluate import JudgeEngine, make_history, seed_profile
+from test_server_backend import server  # noqa: F401 - the llama.cpp server fixture
 
 from pxprofile.cli import app
 
@@ -158,53 +155,13 @@ def _drain(fd: int, into: list[bytes]) -> None:
 
 
 # -- a real llama.cpp server (python -m llama_cpp.server) on 127.0.0.1 -------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def llama_server(tmp_path, *extra: str):
-    from pxprofile.models import resolve_path
-
-    port = _free_port()
-    log = open(tmp_path / f"server-{port}.log", "w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_path("gemma3-270m")),
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "1",
-         *extra],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 180
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/models", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    pytest.fail("llama_cpp.server did not start:\n" + log.read()[-3000:])
-                time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+# test_server_backend's module-scoped fixture starts it (gemma3-270m, n_ctx 1024, one thread)
 
 
 @pytest.mark.model
-def test_llama_cpp_server_scores_selection_only(tmp_path, dbpath):
-    with llama_server(tmp_path) as url:
-        ok = _run(["--db", str(dbpath), "--json", "--limit", "1", "--backend", "openai",
-                   "-m", "gemma3-270m", "--base-url", url])  # fmt: skip
+def test_llama_cpp_server_scores_selection_only(server, dbpath):  # noqa: F811
+    ok = _run(["--db", str(dbpath), "--json", "--limit", "1", "--backend", "openai",
+               "-m", "gemma3-270m", "--base-url", server])  # fmt: skip
     assert ok.returncode == 0, ok.stderr
     d = json.loads(ok.stdout)
     assert (d["pairs"], d["left_out"], d["calls"]) == (1, 1, 5)  # 4 selections + 1 refused reply
@@ -229,16 +186,16 @@ class _NoLogprobs(http.server.BaseHTTPRequestHandler):
 
 
 def test_server_without_logprobs_is_one_clear_error(dbpath):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NoLogprobs)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NoLogprobs)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
         bad = _run(["--db", str(dbpath), "--backend", "openai", "-m", "some-model",
                     "--base-url", url])  # fmt: skip
     finally:
-        server.shutdown()
-        server.server_close()
+        httpd.shutdown()
+        httpd.server_close()
     assert bad.returncode == 1 and bad.stdout == ""
     assert bad.stderr.startswith(f"Error: The model server at {url} returned no log-probabilities")
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr

@@ -312,10 +312,12 @@ def _stable(d: dict) -> dict:
 
 
 @pytest.mark.model
-def test_real_model_mechanics(tmp_path, gemma_engine):
+@pytest.mark.parametrize("fixture", ["gemma_engine", "smollm2_engine"])
+def test_real_model_mechanics(tmp_path, request, fixture):
+    engine = request.getfixturevalue(fixture)  # base model, no template / chat template
     db = make_history(tmp_path / "px.db", n=3)
     seed_profile(db, cite=2)
-    first = ev.evaluate(db, engine=gemma_engine)
+    first = ev.evaluate(db, engine=engine)
     d = first.to_dict()
     assert (d["pairs"], d["available"], d["left_out"]) == (2, 3, 1)
     assert first.calls == 2 * 8
@@ -331,13 +333,13 @@ def test_real_model_mechanics(tmp_path, gemma_engine):
     ):
         c = r.choice
         a, b = (c.kept, c.abandoned) if kept_as_a else (c.abandoned, c.kept)
-        lp = gemma_engine.option_logprobs(
+        lp = engine.option_logprobs(
             ev.SELECT_SYSTEM, ev.selection_prompt(text, c.query, a, b), ev.LETTERS
         )
         assert (lp[0] - lp[1] if kept_as_a else lp[1] - lp[0]) == pytest.approx(expected, abs=1e-4)
     assert r.with_profile.letter[0] != r.with_profile.letter[1]
     # deterministic: the same numbers on a re-run
-    assert _stable(ev.evaluate(db, engine=gemma_engine).to_dict()) == _stable(d)
+    assert _stable(ev.evaluate(db, engine=engine).to_dict()) == _stable(d)
 
 
 @pytest.mark.model
