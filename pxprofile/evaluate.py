@@ -297,6 +297,7 @@ where up.rating > 0 and down.rating < 0 and a.role = 'assistant' and b.role = 'a
   and q.role = 'user' and coalesce(q.hidden, 0) = 0
   and not exists (select 1 from feedback x where x.message_id = a.id and x.rating < 0)
   and not exists (select 1 from feedback x where x.message_id = b.id and x.rating > 0)
+order by up.id, down.id
 """
 
 
@@ -328,6 +329,7 @@ def load_choices(db) -> list[Choice]:
     for r in db.query(_FEEDBACK_SQL):
         if (r["kept_id"], r["abandoned_id"]) in seen or not _usable(r["kept"], r["abandoned"]):
             continue
+        seen.add((r["kept_id"], r["abandoned_id"]))  # one choice per two replies
         cid = f"feedback:{r['up_id']}:{r['down_id']}"
         out[cid] = Choice(
             cid, "feedback", r["query"] or "", r["kept"], r["abandoned"],

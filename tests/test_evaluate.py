@@ -226,7 +226,8 @@ def test_feedback_pairs_and_untraceable_comparisons(tmp_path):
     )  # fmt: skip
     db["feedback"].insert_all(
         [{"id": "f1", "message_id": "c1:1", "rating": 1, "created_at": "2025-02-01"},
-         {"id": "f2", "message_id": "c1:1b", "rating": -1, "created_at": "2025-02-01"}],
+         {"id": "f2", "message_id": "c1:1b", "rating": -1, "created_at": "2025-02-01"},
+         {"id": "f3", "message_id": "c1:1b", "rating": -1, "created_at": "2025-02-02"}],
         pk="id",
     )  # fmt: skip
     db["pairs"].insert(
