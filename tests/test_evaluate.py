@@ -280,6 +280,28 @@ def test_backend_without_logprobs_is_a_clear_error(tmp_path):
         ev.evaluate(db, engine=NoLogprobs())
 
 
+def test_a_backend_that_cannot_score_replies_gives_selection_only(tmp_path):
+    class SelectionOnly(JudgeEngine):
+        def reply_logprob(self, system, user, reply):
+            self.calls.append(("reply", system, list(user), reply))
+            raise InferenceError("The openai backend cannot score a given reply.")
+
+    db = make_history(tmp_path / "px.db", n=3)
+    seed_profile(db, cite=None)
+    judge = SelectionOnly()
+    result = ev.evaluate(db, engine=judge, per_line=True)
+    d = result.to_dict()
+    assert d["accuracy_with_profile"] == 1.0 and d["margin_gain"] is None
+    assert d["margin_note"] == "The openai backend cannot score a given reply."
+    assert sum(1 for c in judge.calls if c[0] == "reply") == 1  # asked once, then not again
+    helps, idle = result.per_line
+    assert helps.text == "Prefers concise answers" and helps.margin_drop is None
+    assert helps.confidence_drop == pytest.approx(0.4) and idle.confidence_drop == 0
+    text = result.summary()
+    assert "Mean margin gain: n/a (The openai backend cannot score a given reply.)" in text
+    assert "(the confidence lost when the line is left out)" in text[5]
+
+
 def test_choices_too_long_for_the_context_are_counted(tmp_path):
     db = make_history(tmp_path / "px.db", n=3)
     seed_profile(db, cite=None)
