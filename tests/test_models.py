@@ -37,7 +37,7 @@ def _config():
 
 def test_registry_lists_the_shipped_models():
     reg = models.load_registry()
-    assert list(reg) == ["qwen3-4b", "qwen3-8b", "gemma3-270m"]
+    assert list(reg) == ["qwen3-4b", "qwen3-8b", "gemma3-270m", "smollm2-135m"]
     q4, q8, gemma = reg["qwen3-4b"], reg["qwen3-8b"], reg["gemma3-270m"]
     assert (q4.repo, q4.file, q4.size) == ("Qwen/Qwen3-4B-GGUF", "Qwen3-4B-Q4_K_M.gguf", 2497280256)
     assert (q8.repo, q8.file, q8.size) == ("Qwen/Qwen3-8B-GGUF", "Qwen3-8B-Q4_K_M.gguf", 5027783488)
@@ -57,7 +57,8 @@ def test_registry_is_found_at_the_repository_root_in_an_editable_install():
 
 def test_unknown_model_names_the_known_ones():
     with pytest.raises(
-        ModelError, match=r"Unknown model 'nope'. Known models: gemma3-270m, qwen3-4b, qwen3-8b."
+        ModelError,
+        match=r"Unknown model 'nope'. Known models: gemma3-270m, qwen3-4b, qwen3-8b, smollm2-135m.",
     ):
         models.get_model("nope")
 

@@ -128,9 +128,10 @@ def rm(name: NameArg) -> None:
 
 @model_app.command()
 def info(name: OptionalName = None, json_: JsonOption = False) -> None:
-    """Show a model's GGUF metadata and whether llama.cpp can offload it to a GPU."""
+    """Show a model's GGUF metadata, GPU offload, and the CPU features llama.cpp uses."""
     from pxprofile import models
     from pxprofile.engine import default_gpu_layers, gpu_offload_supported, resolve_model_name
+    from pxprofile.llamacpp import cpu_report
 
     name = resolve_model_name(name) or models.registry_default()
     spec = models.get_model(name)
@@ -142,11 +143,19 @@ def info(name: OptionalName = None, json_: JsonOption = False) -> None:
     gpu = gpu_offload_supported()
     data["gpu_offload"] = gpu
     data["default_gpu_layers"] = "all" if default_gpu_layers() != 0 else 0
+    data["cpu"] = cpu_report()
     if json_:
         print_json(data)
         return
-    g = data["gguf"]
-    lines = [
+    for key, value in _info_lines(name, spec, data, gpu):
+        typer.echo(f"{key + ':':<16}{value}")
+
+
+def _info_lines(name, spec, data, gpu) -> list[tuple[str, object]]:
+    from pxprofile import models
+
+    g, cpu = data["gguf"], data["cpu"]
+    return [
         ("name", name),
         ("path", data["path"]),
         ("size", models._fmt_size(data["size"])),
@@ -163,9 +172,9 @@ def info(name: OptionalName = None, json_: JsonOption = False) -> None:
             else "not supported by this llama.cpp build: CPU only "
             "(reinstall with CUDA or Metal, see README)",
         ),
+        ("CPU features", ", ".join(cpu["llama_cpp_features"]) or "none reported"),
+        ("extra buffers", cpu["extra_buffer_types_reason"]),
     ]
-    for key, value in lines:
-        typer.echo(f"{key + ':':<16}{value}")
 
 
 @model_app.command("path")
