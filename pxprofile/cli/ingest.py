@@ -120,12 +120,18 @@ def _plural(k: int, word: str) -> str:
 
 
 def _after_ingest(database, *, quiet: bool, model: str | None, err) -> None:
+    from pxprofile.errors import PxprofileError
+
     from .update import after_ingest
 
     try:
         after_ingest(database, quiet=quiet, model=model)
-    except Exception as e:  # the update never fails an ingest that succeeded
-        err.print(f"Warning: the profile was not updated: {e}", markup=False, soft_wrap=True)
+    except PxprofileError as e:  # the ingest succeeded; a model problem is a warning, a bug is not
+        err.print(
+            f"Warning: the profile was not updated: {e} Run `pxprofile update` to retry.",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 class _progress:
