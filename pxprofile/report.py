@@ -63,8 +63,8 @@ def explain(r) -> list[str]:
     """--verbose: what counted as read without the model and why, rejections, costs."""
     out = []
     if r.voiceless:
-        parts = ", ".join(
-            f"{n:,} {VOICELESS.get(why, why)}" for why, n in r.voiceless.most_common()
+        parts = "; ".join(
+            f"{VOICELESS.get(why, why)}: {n:,}" for why, n in r.voiceless.most_common()
         )
         out.append(
             f"Not the user's own voice, counted as read with their conversation: {parts}. "
