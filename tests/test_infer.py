@@ -64,7 +64,11 @@ def test_every_message_reaches_the_model_in_any_language_without_keywords(db):
     engine = FakeEngine(default=Perfect([SALAD, METRIC]))
     result = infer.update(db, engine=engine)
     shown = engine.calls[0].untrusted
-    for text in ("What should I eat tonight?", "The salad sounds perfect", "Celsius und Kilometern"):
+    for text in (
+        "What should I eat tonight?",
+        "The salad sounds perfect",
+        "Celsius und Kilometern",
+    ):
         assert text in shown
     assert "1. a salad 2. a burger" in shown  # what the assistant offered is the context
     texts = {ln.text: ln for ln in profile.current_lines(db)}
@@ -275,7 +279,10 @@ def test_the_profiles_own_text_pasted_back_is_left_out(db):
 
 
 def test_sentences_do_not_split_inside_tokens():
-    assert signals.sentences("I use ASP.NET daily. It works.") == ["I use ASP.NET daily.", "It works."]
+    assert signals.sentences("I use ASP.NET daily. It works.") == [
+        "I use ASP.NET daily.",
+        "It works.",
+    ]
 
 
 # --- the evidence rules (proposals.validate) ---------------------------------------------
@@ -319,8 +326,13 @@ def test_retire_and_revise_need_evidence_and_retires_are_bounded(db):
     lines = seed(db, model=[f"Enjoys {t}" for t in topics])
     assert len(lines) == 8
     labels = clusters_for(db, ("correction", "No longer likes these topics", "I stopped caring"))
-    ops = [{"op": "retire", "section": "x", "line": i, "text": "", "evidence": ["O1"]} for i in (1, 2, 3)]
-    ops.append({"op": "revise", "section": "x", "line": 5, "text": "Enjoys tea a lot", "evidence": []})
+    ops = [
+        {"op": "retire", "section": "x", "line": i, "text": "", "evidence": ["O1"]}
+        for i in (1, 2, 3)
+    ]
+    ops.append(
+        {"op": "revise", "section": "x", "line": 5, "text": "Enjoys tea a lot", "evidence": []}
+    )
     changes, rejected = proposals.validate(db, ops, lines, labels, proposals.State.for_lines(lines))
     assert len(changes) == 2  # a quarter of 8 model lines
     assert "retires at most 2 lines" in rejected[0][1]
@@ -339,7 +351,9 @@ def test_the_profiles_own_text_coming_back_is_not_new_support(db):
 
 def test_a_restated_preference_is_left_to_profile_as_support(db):
     lines = seed(db, model=["Prefers short answers"])
-    labels = clusters_for(db, ("preference", "Prefers short answers", "keep it short please, as always"))
+    labels = clusters_for(
+        db, ("preference", "Prefers short answers", "keep it short please, as always")
+    )
     ops = [{"op": "add", "section": "Communication style", "line": 0,
             "text": "Prefers short answers", "evidence": ["O1"]}]  # fmt: skip
     changes, rejected = proposals.validate(db, ops, lines, labels, proposals.State.for_lines(lines))
@@ -410,7 +424,9 @@ user preferences."""
 
 
 def test_alignxplore_template_is_the_released_one_byte_for_byte():
-    t1 = signals.Turn("regeneration", ("a",), ("a",), text="Explain DNS", chosen="short", rejected="long")
+    t1 = signals.Turn(
+        "regeneration", ("a",), ("a",), text="Explain DNS", chosen="short", rejected="long"
+    )
     t2 = signals.Turn("message", ("b",), ("b",), text="The salad sounds perfect.",
                       context="Three ideas: 1. a salad 2. a burger")  # fmt: skip
     unit = signals.Unit("c", "t", [t1, t2], set(), set(), set())
