@@ -191,7 +191,8 @@ def _evidence_rules(action, text, cited, lines, target, rows, state: State) -> s
     voice = [rows[i] for c in cited for i in c.voice_ids if i in rows]
     if restated is not None and voice and all(_echoes(restated.text, m) for m in voice):
         return "the profile's own text coming back is not new support"
-    problem = evidence_problem(voice, text if action != "retire" else None)
+    seen = [rows[i] for i in dict.fromkeys(i for c in cited for i in c.message_ids) if i in rows]
+    problem = evidence_problem(seen, text if action != "retire" else None)
     if problem:
         return f"evidence rejected: {problem}"
     if action == "add":

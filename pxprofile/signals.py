@@ -35,6 +35,7 @@ from .profile import normalize, similar
 MAX_TURN_CHARS = 1200  # the user's own words in one turn
 MAX_REPLY_CHARS = 500  # an assistant reply shown as context (head and tail)
 MAX_PAIR_CHARS = 400  # a kept / rejected reply
+MAX_PASTE_CHARS = 300  # a block the user pasted, shown as context
 MAX_CUSTOM_CHARS = 1500
 DEFAULT_UNIT_TOKENS = 1500  # a long conversation is read in slices of about this size
 READING_VERSION = "r1"  # part of a unit's key: a new way of reading reads again
@@ -236,8 +237,10 @@ def _shown_words(text: str, profile_texts: list[str], limit: int) -> str:
     shown = truncate(" ".join(kept), limit)
     if echoed:
         shown += " [the user's own profile text, pasted back: left out]"
-    if pasted.strip():
-        shown += f" [{len(pasted.strip()):,} characters the user pasted or quoted: left out]"
+    if pasted.strip():  # context for what the user asked, never their own words
+        shown += (
+            f" [pasted or quoted, not the user's words: «{head_tail(pasted, MAX_PASTE_CHARS)}»]"
+        )
     return shown.strip()
 
 
@@ -249,7 +252,7 @@ def _message_turn(m: dict, parent: dict | None, profile_texts: list[str]) -> Tur
         context = head_tail(parent.get("text") or "", MAX_REPLY_CHARS)
     return Turn(
         kind="custom_instructions" if custom else "message",
-        message_ids=(m["id"],),
+        message_ids=(m["id"], parent["id"]) if context else (m["id"],),
         voice_ids=(m["id"],),
         text=_shown_words(m.get("text") or "", profile_texts, limit),
         context=context,

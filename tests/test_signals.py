@@ -50,7 +50,7 @@ def test_hidden_tool_system_and_pasted_text_are_not_the_users_voice(db):
     [unit] = material.units
     assert [t.text for t in unit.turns] == [
         "summarize this",
-        "my notes: [20 characters the user pasted or quoted: left out]",
+        "my notes: [pasted or quoted, not the user's words: «``` lots of code ```»]",
     ]
 
 
