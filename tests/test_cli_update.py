@@ -3,7 +3,6 @@ import sqlite3
 
 import pytest
 from fake_engine import FakeEngine, add_conversation
-
 from standin import Perfect, Planted
 
 from pxprofile import profile
