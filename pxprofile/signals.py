@@ -311,17 +311,26 @@ def _rating_turn(r: dict, msgs: dict[str, dict]) -> Turn | None:
 
 # --- units -----------------------------------------------------------------------------------
 
-_FIRST_PERSON = re.compile(r"(?i)\b(?:I|I'm|I've|I'd|my|me|mine)\b")
-_WEIGHTS = {"message": 1.0, "custom_instructions": 8.0, "regeneration": 4.0, "rating": 3.0}
+# Hints for the reading order only (nothing is left unread for lacking them): the user speaking
+# about themselves, in a few languages, and an assistant reply that offered a choice.
+_FIRST_PERSON = re.compile(
+    r"(?i)\b(?:I|I'm|I've|I'd|my|me|mine|ich|mein\w*|mir|je|j'|moi|mon|ma|mes|yo|mi|mis|me|"
+    r"io|eu|meu|minha|ik|mijn|jag|min)\b|私|我|저는|나는"
+)
+_OFFER = re.compile(r"\?|(?:^|\s)(?:\d[.)]|[•*-])\s|\bor\b|:\s*$")
+_WEIGHTS = {"message": 0.5, "custom_instructions": 8.0, "regeneration": 4.0, "rating": 3.0}
 
 
 def _turn_score(t: Turn) -> float:
     """How much a turn may teach (only the reading order depends on it)."""
-    score = _WEIGHTS[t.kind] + min(len(t.text), 600) / 300
-    if t.context and t.kind == "message" and len(t.text) < 240:
-        score += 1.5  # a short answer to what the assistant offered: a choice or a correction
+    words = len(t.text.split()) if t.text else len(t.text)
+    if t.kind == "message" and words < 3 and not re.search(r"[^\x00-\x7f]", t.text):
+        return 0.1  # "thanks", "ok", "why?": little to learn
+    score = _WEIGHTS[t.kind] + min(words, 80) / 40
+    if t.kind == "message" and t.context and _OFFER.search(t.context):
+        score += 2.0  # an answer to what the assistant offered or asked: a choice, a correction
     if _FIRST_PERSON.search(t.text):
-        score += 1.0  # an English-only hint; other languages still get read, only later
+        score += 1.5
     return score
 
 
@@ -476,7 +485,7 @@ def _finish(b: _Builder, known: dict[str, dict], material: Material) -> None:
         last = max((known[i] for i in unit.read_ids if i in known), key=_order, default=None)
         if last is not None and last.get("role") == "assistant" and not last.get("hidden"):
             unit.ending = head_tail(last.get("text") or "", MAX_REPLY_CHARS)
-        unit.score = sum(_turn_score(t) for t in unit.turns) / (1 + unit.tokens / 400)
+        unit.score = sum(_turn_score(t) for t in unit.turns) / (1 + unit.tokens / 600)
         material.units.append(unit)
 
 
