@@ -15,64 +15,49 @@ NO_MODEL_HINT = (
 )
 
 
+Opt = typer.Option
+ModelOpt = Annotated[
+    str | None, Opt("--model", "-m", help="Model (default: `pxprofile model use`).")
+]
+BudgetOpt = Annotated[
+    int, Opt("--budget", min=1, help="Tokens of chat one update reads (most informative first).")
+]
+AllOpt = Annotated[bool, Opt("--all", help="Read everything not read yet, however long it takes.")]
+DryRunOpt = Annotated[bool, Opt("--dry-run", help="Print the proposed diff; change nothing.")]
+ReviewOpt = Annotated[bool, Opt("--review", help="Accept or reject each proposed change.")]
+ProfileOpt = Annotated[str | None, Opt("--profile", help="Profile name.")]
+GpuOpt = Annotated[
+    int | None, Opt("--gpu-layers", help="Layers on the GPU (-1 all; default: all when available).")
+]
+CtxOpt = Annotated[int | None, Opt("--ctx", "--n-ctx", min=256, help="Context window in tokens.")]
+ThreadsOpt = Annotated[int | None, Opt("--threads", min=1, help="CPU threads.")]
+BackendOpt = Annotated[str, Opt("--backend", help="llama (in-process) or openai (a server).")]
+UrlOpt = Annotated[str | None, Opt("--base-url", help="openai backend: http://HOST:PORT/v1.")]
+ParallelOpt = Annotated[
+    int, Opt("--parallel", min=1, help="openai backend: reading steps at once (server slots).")
+]
+VerboseOpt = Annotated[
+    bool, Opt("--verbose", "-v", help="Say what was read and why, rejections, llama.cpp logs.")
+]
+QuietOpt = Annotated[bool, Opt("--quiet", "-q", help="No progress or summary on stderr.")]
+
+
 @app.command()
 def update(
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="Model to use (default: `pxprofile model use`)."),
-    ] = None,
-    budget: Annotated[
-        int,
-        typer.Option(
-            "--budget",
-            min=1,
-            help="Tokens of chat to read in one update (most informative conversations first).",
-        ),
-    ] = 20_000,
-    read_all: Annotated[
-        bool, typer.Option("--all", help="Read everything not read yet, however long it takes.")
-    ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the proposed diff; change nothing.")
-    ] = False,
-    review: Annotated[
-        bool, typer.Option("--review", help="Accept or reject each proposed change.")
-    ] = False,
-    profile: Annotated[str | None, typer.Option("--profile", help="Profile name.")] = None,
-    gpu_layers: Annotated[
-        int | None,
-        typer.Option(
-            "--gpu-layers",
-            help="Layers to offload to the GPU (-1 all; default: all when available).",
-        ),
-    ] = None,
-    ctx: Annotated[
-        int | None, typer.Option("--ctx", "--n-ctx", min=256, help="Context window in tokens.")
-    ] = None,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads.")] = None,
-    backend: Annotated[
-        str, typer.Option("--backend", help="llama (in-process) or openai (a server).")
-    ] = "llama",
-    base_url: Annotated[
-        str | None, typer.Option("--base-url", help="openai backend: http://HOST:PORT/v1.")
-    ] = None,
-    parallel: Annotated[
-        int,
-        typer.Option(
-            "--parallel",
-            min=1,
-            help="openai backend: reading steps to run at once (the server's parallel slots).",
-        ),
-    ] = 1,
-    verbose: Annotated[
-        bool,
-        typer.Option(
-            "--verbose", "-v", help="Say what was read and why, rejected changes, llama.cpp logs."
-        ),
-    ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")
-    ] = False,
+    model: ModelOpt = None,
+    budget: BudgetOpt = 20_000,
+    read_all: AllOpt = False,
+    dry_run: DryRunOpt = False,
+    review: ReviewOpt = False,
+    profile: ProfileOpt = None,
+    gpu_layers: GpuOpt = None,
+    ctx: CtxOpt = None,
+    threads: ThreadsOpt = None,
+    backend: BackendOpt = "llama",
+    base_url: UrlOpt = None,
+    parallel: ParallelOpt = 1,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -88,10 +73,8 @@ def update(
 
     if dry_run and review:
         raise typer.BadParameter("give --dry-run or --review, not both", param_hint="--review")
-    console, options = (
-        stderr_console(),
-        _engine_options(gpu_layers, ctx, threads, backend, base_url, verbose),
-    )
+    console = stderr_console()
+    options = _engine_options(gpu_layers, ctx, threads, backend, base_url, verbose)
     say = _say(console, quiet or as_json)
     with _Bar(console, enabled=not (quiet or as_json)) as bar:
         result = infer.update(
