@@ -11,8 +11,9 @@ concurrently (`read_all_calls(..., parallel=N)`). Nothing here writes to the dat
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -238,28 +239,43 @@ def read_all_calls(
     parallel: int = 1,
     done: Callable[[list[Reading]], None],
 ) -> None:
-    """Run the reading calls (concurrently up to ``parallel`` on a server backend) and hand each
+    """Run the reading calls (up to ``parallel`` at once on a server backend) and hand each
     call's readings to ``done`` on this thread, as they complete.
 
-    Ctrl-C: calls not started are cancelled; what ``done`` stored stays stored."""
+    Workers are daemon threads: on Ctrl-C nothing waits for a request in flight, calls not
+    started never start, and what ``done`` stored stays stored. A worker's exception (a crashed
+    or unreachable model) is raised here."""
     if parallel <= 1 or getattr(engine, "backend", "") != "openai" or len(batches) <= 1:
         for batch in batches:
             done(read(engine, batch))
         return
-    pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="pxprofile-read")
+    todo: queue.Queue = queue.Queue()
+    results: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    for batch in batches:
+        todo.put(batch)
+
+    def work() -> None:
+        while not stop.is_set():
+            try:
+                batch = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                results.put((read(engine, batch), None))
+            except BaseException as e:  # handed to the main thread, raised there
+                results.put((None, e))
+
+    for _ in range(min(parallel, len(batches))):
+        threading.Thread(target=work, daemon=True, name="pxprofile-read").start()
     try:
-        queue = list(batches)
-        running = {
-            pool.submit(read, engine, queue.pop(0)) for _ in range(min(parallel, len(queue)))
-        }
-        while running:
-            finished, running = wait(running, return_when=FIRST_COMPLETED)
-            for f in finished:
-                done(f.result())
-                if queue:
-                    running.add(pool.submit(read, engine, queue.pop(0)))
+        for _ in batches:
+            readings, error = results.get()
+            if error is not None:
+                raise error
+            done(readings)
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        stop.set()
 
 
 # --- storage ---------------------------------------------------------------------------------

@@ -90,6 +90,7 @@ class StandIn:
         self.active = 0
         self.max_concurrent = 0
         self.prompt_chars = 0
+        self.prompts: list[str] = []  # every user message received, in order
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
@@ -110,6 +111,8 @@ class StandIn:
         try:
             system = body["messages"][0]["content"]
             text = body["messages"][-1]["content"]
+            with self._lock:
+                self.prompts.append(text)
             fmt = body.get("response_format") or {}
             schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
             out = self.model(system, text, schema)
