@@ -408,25 +408,24 @@ def _merge_batch(db, engine, lines, batch, state, result, profile, dry_run, revi
 
 
 def _apply(db, ops, changes, rejected, result, profile, dry_run, review) -> bool:
-    """Apply valid changes; False (what it read stays unread) when non-empty output was entirely
-    rejected."""
+    """Apply valid changes; False (what it read stays unread) when non-empty output failed the
+    checks entirely. Changes that profile.py declines (the user deleted or owns the line) are
+    the user's decisions, not a failure: what was read stays read."""
     from .profile import apply_changes
 
     result.rejected += rejected
-    applied = []
     if changes:
         with _no_interrupt():
             res = apply_changes(
                 db, changes, profile=profile, update_id=result.update_id, dry_run=dry_run,
                 review=review,
             )  # fmt: skip
-        applied = res.applied
         result.applied += res.applied
         result.rejected += [(_change_dict(c), why) for c, why in res.rejected]
         result.diff += res.diff or ""
         result.version = res.version if res.version is not None else result.version
         result.proposed_path = res.proposed_path or result.proposed_path
-    if ops and not applied and not (changes and review):
+    if ops and not changes:  # every operation failed the checks: the output was unusable
         n = len(ops)
         result.errors.append(
             f"The model proposed {n} change{'s' if n != 1 else ''} and every one was rejected "
