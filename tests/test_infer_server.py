@@ -92,3 +92,51 @@ def test_ctrl_c_keeps_what_was_read_and_the_next_update_continues(tmp_path):
         assert {ln.text for ln in profile.current_lines(db)} == {p.line for p in PLANTED}
     finally:
         slow.stop()
+
+
+def _on_a_terminal(args: list[str]) -> str:
+    """Run `pxprofile update ARGS` with stderr on a pseudo-terminal; what the terminal showed."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pxprofile", "update", *args],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave,
+        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+    )  # fmt: skip
+    os.close(slave)
+    out = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    proc.wait(timeout=60)
+    os.close(master)
+    assert proc.returncode == 0, out
+    return out.decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_and_silent_with_quiet(tmp_path):
+    slow = StandIn(Perfect(PLANTED, delay=0.3)).start()
+    try:
+        common = ["--all", "--backend", "openai", "--base-url", slow.url, "--model", "standin",
+                  "--ctx", "1200"]  # fmt: skip
+        for name, quiet in (("a", False), ("b", True)):
+            path = tmp_path / f"{name}.db"
+            history(open_db(path))
+            shown = _on_a_terminal(["--db", str(path), *common] + (["--quiet"] if quiet else []))
+            if quiet:
+                assert shown == ""
+            else:
+                assert "Reading conversations" in shown and "/24" in shown  # M of N, ETA
+                assert "Read 24 of 24 new messages you wrote" in shown
+    finally:
+        slow.stop()

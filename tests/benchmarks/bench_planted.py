@@ -15,6 +15,11 @@ Reported:
       >= 90%), prompt tokens per 1,000 user messages (Gemma 3 tokenizer), wall time;
   (2) a default-budget first `update`, then a second plain `update`: coverage of each, and that
       the second reads messages the first did not.
+
+    python tests/benchmarks/bench_planted.py --model gemma3-270m --conversations 30
+
+  with a real model in-process (2 threads): wall time, prompt tokens per 1,000 user messages,
+  output tokens per conversation, planted preferences found (tiny models find few).
 """
 
 from __future__ import annotations
@@ -329,6 +334,30 @@ class Recording(Perfect):
         return super().__call__(system, text, schema)
 
 
+def real_model(name: str, n: int) -> None:
+    from pxprofile import infer
+    from pxprofile.engine import load_engine
+
+    _dbpath, db = fresh(f"model-{name}", n)
+    users = len(user_messages(db))
+    engine = load_engine(name, n_ctx=4096, n_threads=2, gpu_layers=0)
+    t = time.perf_counter()
+    r = infer.update(db, engine=engine, read_all=True)
+    secs = time.perf_counter() - t
+    print(f"{name}: {n} conversations, {users} user messages, 2 threads, n_ctx 4096")
+    print(
+        f"    {secs:.0f} s wall ({secs / n:.1f} s per conversation); status {r.status}; "
+        f"{r.readings} reading + {r.batches} merge calls; read {r.user_messages_read}/{users}"
+    )
+    print(
+        f"    prompt tokens {r.prompt_tokens:,} = {r.prompt_tokens * 1000 / users:,.0f} per "
+        f"1,000 user messages; output tokens {r.completion_tokens:,} = "
+        f"{r.completion_tokens / n:.1f} per conversation"
+    )
+    print(f"    {r.observations} observations; planted in profile {recall(db)[0]}/24; "
+          f"errors: {r.errors[:2]}")  # fmt: skip
+
+
 def main() -> None:
     from pxprofile.engine import load_tokenizer
 
@@ -338,6 +367,8 @@ def main() -> None:
         else 300
     )
     par = sys.argv[sys.argv.index("--parallel") + 1] if "--parallel" in sys.argv else "4"
+    if "--model" in sys.argv:
+        return real_model(sys.argv[sys.argv.index("--model") + 1], n)
     tok = load_tokenizer("gemma3-270m")
     model = Recording(planted(), delay=0.02)  # a little model time: requests overlap
     server = StandIn(model).start()
