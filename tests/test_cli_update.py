@@ -296,3 +296,11 @@ def test_nothing_new_never_imports_llama_cpp(dbpath, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "ok\n"
     assert proc.stderr == "Nothing new to learn from: the profile is up to date.\n"
+
+
+def test_why_leads_from_a_learned_line_to_the_users_own_message(runner, fake, dbpath):
+    assert runner.invoke(app, ["update", "--db", str(dbpath)]).exit_code == 0
+    result = runner.invoke(app, ["why", "tables", "--db", str(dbpath)])
+    assert result.exit_code == 0, result.output
+    assert '"Prefers tables over prose" (Communication style)' in result.stdout
+    assert 'you wrote:\n    "I prefer tables over prose."' in result.stdout
