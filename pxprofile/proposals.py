@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from .errors import InferenceError
 from .guard import MAX_NEW_LINES_PER_CONVERSATION, evidence_problem, line_problem
 from .profile import Change, normalize, similar
-from .prompts import MAX_LINE
+from .prompts import MAX_LINE, is_placeholder
 from .signals import messages_by_id, sentences
 
 
@@ -169,6 +169,8 @@ def _target(line_no, lines, touched, state: State, action: str):
 def _text_rules(action, text, section, sections) -> str | None:
     if not text:
         return "empty text"
+    if is_placeholder(text):
+        return "it repeats the answer format, not what the user showed"
     if len(text) > MAX_LINE:
         return f"longer than {MAX_LINE} characters"
     problem = line_problem(text)

@@ -195,6 +195,8 @@ def _observation(item, labels) -> tuple[Observation | None, str | None]:
         return None, f"unknown kind {kind!r}"
     if not text:
         return None, "empty text"
+    if prompts.is_placeholder(text):
+        return None, "it repeats the answer format, not the conversation"
     if len(text) > prompts.MAX_OBSERVATION:
         return None, f"longer than {prompts.MAX_OBSERVATION} characters"
     if not isinstance(cites, list) or not cites or not all(isinstance(c, str) for c in cites):

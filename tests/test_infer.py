@@ -456,3 +456,14 @@ def test_alignxplore_style_updates_through_the_summary(db):
 def test_summary_parsing_refuses_an_empty_summary():
     with pytest.raises(InferenceError):
         proposals.summary_to_operations("<think>hmm</think>", [], ["U1"])
+
+
+def test_copies_of_the_answer_format_are_not_observations_or_lines(db):
+    dinner(db)
+    engine = FakeEngine().enqueue(
+        {"observations": [{"kind": "fact", "text": "What this shows about the user",
+                           "messages": ["M2"]}]}
+    )  # fmt: skip
+    result = infer.update(db, engine=engine)
+    assert result.status == "failed" and "repeats the answer format" in result.rejected[0][1]
+    assert prompts.is_placeholder("<the line>") and not prompts.is_placeholder("Likes lines")
