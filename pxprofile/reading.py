@@ -401,3 +401,25 @@ def mark_merged(db, readings: list[Stored], profile: str | None, update_id: int 
         profile,
         update_id,
     )
+
+
+def forget(db, message_ids: list[str]) -> int:
+    """Inside the caller's transaction: delete every reading that covered one of these messages
+    (its observations are text derived from them). Returns how many were deleted."""
+    ids: set[int] = set()
+    for start in range(0, len(message_ids), 500):
+        chunk = message_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        ids |= {
+            r[0]
+            for r in db.execute(
+                "select distinct r.id from readings r, json_each(r.message_ids) j "
+                f"where j.value in ({marks})",
+                chunk,
+            )
+        }
+    if not ids:
+        return 0
+    marks = ",".join("?" * len(ids))
+    db.execute(f"delete from merged_readings where reading_id in ({marks})", list(ids))
+    return db.execute(f"delete from readings where id in ({marks})", list(ids)).rowcount

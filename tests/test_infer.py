@@ -467,3 +467,16 @@ def test_copies_of_the_answer_format_are_not_observations_or_lines(db):
     result = infer.update(db, engine=engine)
     assert result.status == "failed" and "repeats the answer format" in result.rejected[0][1]
     assert prompts.is_placeholder("<the line>") and not prompts.is_placeholder("Likes lines")
+
+
+def test_forgetting_a_conversation_deletes_the_observations_read_from_it(db):
+    from pxprofile import forget
+
+    dinner(db)
+    add_conversation(db, "other", [("user", "hello there")], start="2025-03-01T00:00:00Z")
+    infer.update(db, engine=FakeEngine(default=Perfect([SALAD])))
+    assert db["readings"].count == 2
+    forget.forget(db, forget.plan_forget(db, conversation="c1"))
+    [left] = db["readings"].rows
+    assert left["conversation_id"] == "other"
+    assert "salad" not in json.dumps(list(db["readings"].rows)).lower()
