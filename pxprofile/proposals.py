@@ -169,7 +169,7 @@ def _target(line_no, lines, touched, state: State, action: str):
 def _text_rules(action, text, section, sections) -> str | None:
     if not text:
         return "empty text"
-    if is_placeholder(text):
+    if is_placeholder(text) or normalize(text) in {normalize(s) for s in sections}:
         return "it repeats the answer format, not what the user showed"
     if len(text) > MAX_LINE:
         return f"longer than {MAX_LINE} characters"
