@@ -54,7 +54,7 @@ class Step:
 
 @dataclass
 class UpdateResult:
-    status: str  # nothing-new | noop | ok | failed | conflict | interrupted
+    status: str  # nothing-new | noop | ok | rejected | failed | conflict | interrupted
     update_id: int | None = None
     model: str | None = None
     dry_run: bool = False
@@ -249,12 +249,19 @@ def update(
     return result
 
 
+UNUSABLE = ("The model failed", "Unusable model output")  # how errors about output begin
+
+
 def _status(r: UpdateResult) -> str:
+    """ok: the profile changed; failed: no output could be used at all (the CLI exits 1);
+    rejected: usable output that the checks entirely rejected (said plainly, left unread)."""
     if r.proposed_path:
         return "conflict"
     if r.applied:
         return "ok"
-    return "failed" if r.errors else "noop"
+    if any(e.startswith(UNUSABLE) for e in r.errors):
+        return "failed"
+    return "rejected" if r.errors else "noop"
 
 
 # --- reading ---------------------------------------------------------------------------------

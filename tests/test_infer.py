@@ -191,7 +191,7 @@ def test_output_entirely_rejected_is_said_and_what_it_read_stays_unread(db):
         {"observations": [{"kind": "preference", "text": "x", "messages": ["M9"]}]}
     )
     result = infer.update(db, engine=engine)
-    assert result.status == "failed"
+    assert result.status == "rejected"  # said plainly; usable output, so not a failure
     assert "were all rejected" in result.summary() and "stays unread" in result.summary()
     assert signals.pending(db) == 3 and db["readings"].count == 0
 
@@ -465,7 +465,7 @@ def test_copies_of_the_answer_format_are_not_observations_or_lines(db):
                            "messages": ["M2"]}]}
     )  # fmt: skip
     result = infer.update(db, engine=engine)
-    assert result.status == "failed" and "repeats the answer format" in result.rejected[0][1]
+    assert result.status == "rejected" and "repeats the answer format" in result.rejected[0][1]
     assert prompts.is_placeholder("<the line>") and not prompts.is_placeholder("Likes lines")
 
 

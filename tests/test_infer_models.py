@@ -69,7 +69,7 @@ def test_gemma_reads_every_message_through_the_cli(runner, monkeypatch, gemma_en
     result = runner.invoke(
         app, ["update", "--db", str(path), "--ctx", "2048", "--threads", "1", "--json"]
     )
-    assert result.exit_code in (0, 1), result.output
+    assert result.exit_code in (0, 1), result.output  # 1: no output could be used at all
     if result.exit_code == 1:
         assert result.stderr.startswith("Error: ") and "Traceback" not in result.stderr
         check_invariants(db, "failed", ids, before)
@@ -180,6 +180,6 @@ def test_parallel_reading_steps_against_llama_cpp_server(llama_server, tmp_path)
     engine.complete = counted
     result = infer.update(db, engine=engine, parallel=2, read_all=True)
     assert result.readings >= 2 and peak[0] == 2  # two reading steps were in flight at once
-    assert result.status in ("ok", "noop", "failed")
-    if result.status != "failed":
+    assert result.status in ("ok", "noop", "failed", "rejected")
+    if result.status in ("ok", "noop"):
         assert signals.pending(db) == 0 and result.user_messages_read == 4
