@@ -275,6 +275,7 @@ def _retirements(lines) -> list:
 def forget(db, plan: ForgetPlan, *, profile: str | None = None) -> ForgetResult:
     """Carry out a plan from plan_forget(): retire orphaned lines, delete, purge, record."""
     from . import profile as profile_mod
+    from . import reading
     from .store import write_tx
 
     result = ForgetResult()
@@ -294,6 +295,7 @@ def forget(db, plan: ForgetPlan, *, profile: str | None = None) -> ForgetResult:
             q, args = _in(plan.messages)
             db.execute(f"delete from digested where message_id in ({q})", args)
             db.execute(f"delete from profile_evidence where message_id in ({q})", args)
+            reading.forget(db, list(plan.messages))  # observations derived from them
             result.messages = db.execute(f"delete from messages where id in ({q})", args).rowcount
         if plan.pairs:
             q, args = _in(plan.pairs)

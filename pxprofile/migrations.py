@@ -247,6 +247,41 @@ def m030_forget_log(db):
 
 
 @migrations()
+def m040_readings(db):
+    # Why: issue 11 reads in two steps. A reading step turns one conversation's unread turns into
+    # short observations (with the message ids behind them); they are stored so the same
+    # conversation is never read twice by the same model, and so an interrupted update keeps what
+    # it read. A merge step turns observations into profile operations; merged_readings records,
+    # per profile, which readings have reached the profile.
+    db["readings"].create(
+        {
+            "id": int,
+            "model": str,
+            "unit_key": str,  # hash of the messages and signals the reading covered
+            "conversation_id": str,
+            "message_ids": str,  # JSON: every message the reading covered (context included)
+            "voice_ids": str,  # JSON: the user's own messages among them
+            "signal_ids": str,  # JSON: pair:/feedback: ids
+            "observations": str,  # JSON: [{"kind", "text", "message_ids"}]
+            "prompt_tokens": int,
+            "completion_tokens": int,
+            "created_at": str,
+            "update_id": int,
+        },
+        pk="id",
+    )
+    db["readings"].create_index(["model", "unit_key"], unique=True)
+    db["readings"].create_index(["conversation_id"])
+    db["merged_readings"].create(
+        {"profile": str, "reading_id": int, "update_id": int},
+        pk=("profile", "reading_id"),
+    )
+    # how an update read: reading steps, observations, the user's messages it covered
+    for column in ("readings", "observations", "user_messages_read", "user_messages_available"):
+        db["updates"].add_column(column, int)
+
+
+@migrations()
 def m050_imported_lines(db):
     # Why: memories imported from other tools (Claude memories.json, ChatGPT memories and custom
     # instructions, Portable AI Memory files) become profile lines the user owns. This table keeps

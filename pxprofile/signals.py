@@ -1,26 +1,22 @@
-"""Evidence selection: what the user said and chose, from messages not yet digested.
+"""What the model reads: each conversation's unread user turns, in their context.
 
-Each piece of evidence is one short text in the user's own voice (or a choice the user made),
-with the message ids behind it and a score:
+A *unit* is one conversation's unread material (or a slice of a long one). Its *turns* are what
+the user did, each with what the assistant had just said:
 
-    custom_instructions  what the user typed into custom-instructions fields        (strongest)
-    explicit             "I prefer ...", "please always ...", "don't ...", "I'm a ...",
-                         "my stack is ..."
-    correction           a user turn right after an assistant reply: "shorter", "no, I meant ..."
-    feedback             thumbs up/down, with a snippet of the rated reply (labelled as a reply)
-    pair                 (query, chosen, rejected) from branches / regenerations / comparisons
-    topic                recurring topics and expertise terms across conversations (aggregate)
+    message              what the user wrote (own words; pasted blocks are cut and counted)
+    custom_instructions  what the user typed into a custom-instructions field
+    regeneration         a pair: the user's prompt, the reply kept and the reply rejected
+                         (regenerations, branches, A/B comparisons, agent edits: any origin)
+    rating               feedback on a reply (thumbs, agent-rejected tool calls: any origin)
 
-Only user-authored visible text (plus custom instructions) is presented as the user's; assistant
-text appears only labelled as a reply inside pairs, corrections and feedback. Texts are
-truncated and deduplicated by a normalized-text hash. Everything a model sees is
-coalesce(redacted, text).
+No keyword decides what is read: every message in the user's voice goes into some unit.
+Heuristic scores only decide what is read *first* when a budget applies. Messages that hold none
+of the user's voice (assistant replies, tool output, system text, hidden content, blocks the user
+pasted) are read along with their conversation; `voiceless` says which and why.
 
-    collect(db, profile=None) -> Pool             every candidate from undigested messages/signals
-    select(db, profile=None, *, budget=DEFAULT_BUDGET, count_tokens=None, read_all=False)
-        -> Selection
-    pending(db, profile=None) -> int              undigested messages + signals (cheap; no model)
-    label(evidence) -> dict[str, Evidence]        assigns E1..En in order
+    units(db, profile=None, *, profile_texts=(), count=estimate_tokens, max_tokens=...)
+        -> Material
+    pending(db, profile=None) -> int              unread messages + signals (cheap; no model)
     mark_digested(db, ids, signal_ids, profile, update_id)
 """
 
@@ -28,139 +24,101 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .export import estimate_tokens
-from .profile import normalize
+from .guard import own_words
+from .profile import normalize, similar
 
-DEFAULT_BUDGET = 6000  # evidence tokens a budgeted (first) run puts in front of the model
+MAX_TURN_CHARS = 1200  # the user's own words in one turn
+MAX_REPLY_CHARS = 500  # an assistant reply shown as context (head and tail)
+MAX_PAIR_CHARS = 400  # a kept / rejected reply
+MAX_PASTE_CHARS = 300  # a block the user pasted, shown as context
+MAX_CUSTOM_CHARS = 1500
+DEFAULT_UNIT_TOKENS = 1500  # a long conversation is read in slices of about this size
+READING_VERSION = "r1"  # part of a unit's key: a new way of reading reads again
 
-SCORES = {
-    "custom_instructions": 10.0,
-    "explicit": 8.0,
-    "correction": 6.0,
-    "feedback": 5.0,
-    "pair": 4.0,
-    "topic": 3.0,
+VOICELESS = {
+    "assistant": "assistant replies (read as the user's context)",
+    "tool": "tool output",
+    "system": "system text",
+    "hidden": "hidden content (reasoning, browsing, tool calls)",
+    "pasted": "user messages holding only pasted or quoted text",
+    "empty": "empty messages",
 }
-
-MAX_USER_CHARS = 320  # one explicit statement / correction
-MAX_REPLY_CHARS = 160  # an assistant reply quoted as context
-MAX_PAIR_CHARS = 280  # query / chosen / rejected in a pair
-MAX_CUSTOM_CHARS = 600
-MAX_TOPICS = 5
-MIN_TOPIC_CONVERSATIONS = 3
-
-# Standing preferences: how the user wants to be answered, in so many words.
-_STRONG = re.compile(
-    r"""(?ix)
-    \bI\s+(?:really\s+|much\s+|strongly\s+|generally\s+|usually\s+|always\s+)?
-        (?:prefer|like|love|hate|dislike|enjoy|can'?t\s+stand)\b(?!\s+to\s+know\b)
-  | \bplease\s+(?:always|never|don'?t|do\s+not|stop|avoid|keep|be|answer|reply|respond)\b
-  | (?:^|[.!?]\s+)(?:don'?t|do\s+not|never|stop|avoid)\s+
-        (?:use|using|give|add|adding|include|write|say|explain|apologi[sz]e|mention|repeat|suggest)\b
-  | \b(?:keep\s+it|be|more|less)\s+(?:short|brief|concise|terse|formal|casual|detailed|technical)\b
-  | \b(?:from\s+now\s+on|in\s+(?:the\s+)?future|going\s+forward|every\s+time\s+you)\b
-  | \bI'?d\s+(?:rather|prefer|like\s+you\s+to)\b
-  | \b(?:answer|reply|respond|write|talk)\s+(?:to\s+me\s+)?(?:in|with|using)\s+(?:\w+\s+)?
-        (?:english|german|french|spanish|portuguese|italian|japanese|chinese|bullets?|tables?|
-        code|markdown|plain|prose|lists?)\b
-    """
-)
-# Facts about the user that shape answers (identity, expertise, tools), or softer wishes.
-_WEAK = re.compile(
-    r"""(?ix)
-    \b(?:I'?m|I\s+am)\s+(?:an?\s+|the\s+)(?!bit\b|little\b|lot\b|few\b|quick\b|question\b)\w+
-  | \bmy\s+(?:tech\s+)?(?:stack|setup|editor|ide|os|language|languages|team|job|role|background|
-        field|profession|work|company|preferred|favou?rite|native\s+language)\b
-  | \bI\s+(?:work|code|program|develop|write)\s+(?:in|with|as|on|at|for)\b
-  | \bI\s+(?:use|am\s+using|mostly\s+use|only\s+use)\s+\w+
-  | \bI\s+(?:really\s+)?(?:want|need)\b(?!\s+to\b|\s+help\b)
-  | \bplease\s+(?:use|write|give)\b
-    """
-)
-_CORRECTION = re.compile(
-    r"""(?ix)^\s*(?:
-        no\b|nope\b|not\s+quite\b|not\s+what\b|that'?s\s+(?:not|wrong|too)\b|wrong\b|actually\b|
-        I\s+meant\b|I\s+said\b|shorter\b|longer\b|too\s+(?:long|short|verbose|wordy|formal|casual)\b|
-        less\b|more\b|stop\b|don'?t\b|do\s+not\b|instead\b|again\b|simpler\b|without\b|just\b|
-        only\b|please\s+(?:don'?t|stop|just|only)\b|can\s+you\s+(?:make\s+it|be)\b|
-        (?:make|keep)\s+it\b|rewrite\b|redo\b|try\s+again\b
-    )"""
-)
-_FENCE = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)", re.S)
-_QUOTED = re.compile(r"(?m)^\s*>.*$")
-_SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9+#.\-]{2,}")
-_STOP = frozenset(
-    """about above after again against all also although always am among an and another any
-    anyone anything are aren't around as ask asked at back be because been before being below
-    best better between both but by can can't cannot could couldn't did didn't different do
-    does doesn't doing done don't down during each either else enough even ever every example
-    explain few find first for from further get gets give given go going good got had has have
-    having he help her here hers him his how however i i'd i'll i'm i've if in into is isn't
-    it it's its itself just know last least less let like likely make many may me might mine
-    more most much must my myself need new next no nor not now of off often on once one only
-    or other our ours out over own please point possible pretty probably put quite rather
-    really right same say see seem should show since so some something still such sure take
-    tell than thank thanks that that's the their them then there these they thing things think
-    this those though through thus to too try two under until up upon us use used using very
-    want was way we well were what when where whether which while who why will with within
-    without won't would write yes yet you your yours also okay ok hello hi hey answer question
-    give want code file files work works working time way make makes made version use uses
-    look looks great sure lot lots bit number numbers kind sort stuff today tomorrow prefer
-    prefers preferred like likes love hate want wants need needs always never answer answers
-    reply replies please keep short long yesterday day days week year years people person
-    another same part could would should also something anything everything nothing
-    """.split()
-)
 
 
 @dataclass
-class Evidence:
-    kind: str
-    text: str  # rendered for the model (untrusted content), already truncated
-    message_ids: tuple[str, ...]
-    conversation_ids: tuple[str, ...] = ()
-    score: float = 0.0
-    created_at: str | None = None
-    signal_ids: tuple[str, ...] = ()  # "pair:<id>" / "feedback:<id>"
-    query: str = ""  # pairs (native mode): the user's prompt
+class Turn:
+    kind: str  # message | custom_instructions | regeneration | rating
+    message_ids: tuple[str, ...]  # provenance: the user's message first, then replies chosen
+    voice_ids: tuple[str, ...]  # the user's own messages among them
+    text: str = ""  # the user's own words
+    context: str = ""  # what the assistant had just said
     chosen: str = ""
     rejected: str = ""
+    rated: str = ""
+    rating: int = 0
+    comment: str = ""
+    origin: str = ""
+    signal_ids: tuple[str, ...] = ()
+    created_at: str = ""
     label: str = ""
+
+    @property
+    def verdict(self) -> str:
+        verdict = "thumbs up" if self.rating > 0 else "thumbs down"
+        return f"{verdict} ({self.origin})" if self.origin else verdict
+
+    def triple(self) -> tuple[str, str, str]:
+        """(query, chosen, rejected) for the AlignXplore+ template."""
+        if self.kind == "regeneration":
+            return self.text or "(not recorded)", self.chosen, self.rejected
+        if self.kind == "rating":
+            liked = self.rating > 0
+            return (
+                self.text or "(not recorded)",
+                self.rated if liked else self.comment or "None",
+                "None" if liked else self.rated,
+            )
+        return self.context or "(start of the conversation)", self.text, "None"
+
+
+@dataclass
+class Unit:
+    conversation_id: str
+    title: str
+    turns: list[Turn]
+    read_ids: set[str]  # every unread message this unit covers (context and voiceless included)
+    voice_ids: set[str]  # the user's own messages in it
+    signal_ids: set[str]
+    created_at: str = ""
+    ending: str = ""  # the assistant's last reply, which the user never answered
     tokens: int = 0
-    support: int = 1  # how many times the same statement was seen
+    score: float = 0.0
 
     @property
     def key(self) -> str:
-        return hashlib.sha1(normalize(self.text).encode()).hexdigest()
+        """Identity of what this unit reads (never read twice by the same model)."""
+        h = hashlib.sha256(f"{READING_VERSION}\0{self.conversation_id}".encode())
+        for i in sorted(self.read_ids | self.signal_ids):
+            h.update(b"\0" + i.encode())
+        return h.hexdigest()[:32]
 
 
 @dataclass
-class Pool:
-    evidence: list[Evidence]
-    message_ids: set[str]  # every undigested message
-    signal_ids: set[str]  # every undigested pair/feedback
-
-
-@dataclass
-class Selection:
-    evidence: list[Evidence]
-    read_ids: set[str]  # messages this update reads (digested when it succeeds)
-    signal_ids: set[str]
-    available: int  # undigested messages before the update
-    left_ids: set[str] = field(default_factory=set)  # undigested messages left for later
-
-    @property
-    def read(self) -> int:
-        return len(self.read_ids)
+class Material:
+    units: list[Unit]  # most informative first
+    voiceless: Counter = field(default_factory=Counter)  # reason -> messages
+    voiceless_ids: set[str] = field(default_factory=set)  # read without the model
+    user_messages: int = 0  # unread messages in the user's voice
+    unread: int = 0  # all unread messages
 
 
 def truncate(text: str, limit: int) -> str:
-    text = " ".join(text.split())
+    text = " ".join((text or "").split())
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
@@ -170,63 +128,84 @@ def truncate(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:") + "…"
 
 
-def _profile_key(profile: str | None) -> str:
+def head_tail(text: str, limit: int) -> str:
+    """Both ends of a long reply: offers and questions sit at its start and its end."""
+    text = " ".join((text or "").split())
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return truncate(text[:half], half) + " … " + text[-half:].lstrip()
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")  # a dot inside "ASP.NET" ends nothing
+
+
+def sentences(text: str) -> list[str]:
+    return [s for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def _key(profile: str | None) -> str:
     return profile or "default"
 
 
-def _visible(m: dict) -> bool:
-    return not m.get("hidden")
+def voice(m: dict) -> str | None:
+    """None when the message is in the user's voice; otherwise the reason it is not."""
+    role = m.get("role")
+    if role == "user" and m.get("author_name") == "custom_instructions":
+        return None
+    if m.get("hidden"):
+        return "hidden"
+    if role in ("tool", "system"):
+        return role
+    if role != "user":
+        return "assistant"
+    if (m.get("content_type") or "text") not in ("text", "multimodal_text", ""):
+        return "hidden"
+    text = (m.get("text") or "").strip()
+    if not text:
+        return "empty"
+    own, _pasted = own_words(text)
+    return None if re.search(r"\w", own) else "pasted"
 
 
-def _is_custom_instructions(m: dict) -> bool:
-    return m.get("role") == "user" and (m.get("author_name") or "") == "custom_instructions"
-
-
-def _user_voice(m: dict) -> bool:
-    return (
-        m.get("role") == "user"
-        and _visible(m)
-        and (m.get("content_type") or "text") in ("text", "multimodal_text", "")
-        and not _is_custom_instructions(m)
-    )
-
-
-def _own_words(text: str) -> str:
-    """The user's own words: without code fences and quoted ("> ") lines."""
-    return _QUOTED.sub(" ", _FENCE.sub(" ", text))
-
-
-_MESSAGE_COLUMNS = (
+_COLUMNS = (
     "m.id, m.conversation_id, m.parent_id, m.role, m.author_name, m.content_type, m.hidden, "
     "m.on_active_path, m.created_at, m.seq, coalesce(m.redacted, m.text) as text"
 )
 
 
-def _undigested_messages(db, profile: str) -> list[dict]:
+def _unread(db, key: str, exclude: set[str]) -> list[dict]:
     sql = (
-        f"select {_MESSAGE_COLUMNS} from messages m where not exists "
+        f"select {_COLUMNS} from messages m where not exists "
         "(select 1 from digested d where d.profile = ? and d.message_id = m.id) "
-        "order by m.created_at, m.conversation_id, m.seq"
+        "order by m.conversation_id, m.seq, m.created_at"
     )
-    return [dict(r) for r in db.query(sql, [profile])]
+    return [dict(r) for r in db.query(sql, [key]) if r["id"] not in exclude]
 
 
-def _messages_by_id(db, ids: Iterable[str]) -> dict[str, dict]:
+def messages_by_id(db, ids: Iterable[str]) -> dict[str, dict]:
     ids = [i for i in set(ids) if i]
     out: dict[str, dict] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        for r in db.query(
-            f"select {_MESSAGE_COLUMNS} from messages m where m.id in ({marks})", chunk
-        ):
+        for r in db.query(f"select {_COLUMNS} from messages m where m.id in ({marks})", chunk):
             out[r["id"]] = dict(r)
     return out
 
 
+def _unread_signals(db, table: str, prefix: str, key: str, exclude: set[str]) -> list[dict]:
+    rows = db.query(
+        f"select * from {table} t where not exists (select 1 from digested_signals s "
+        "where s.profile = ? and s.signal_id = ? || t.id)",
+        [key, prefix],
+    )
+    return [dict(r) for r in rows if f"{prefix}{r['id']}" not in exclude]
+
+
 def pending(db, profile: str | None = None) -> int:
-    """How many messages and signals are not yet digested (cheap: no text is read)."""
-    key = _profile_key(profile)
+    """How many messages and signals are not yet read (cheap: no text is read)."""
+    key = _key(profile)
     n = db.execute(
         "select count(*) from messages m where not exists "
         "(select 1 from digested d where d.profile = ? and d.message_id = m.id)",
@@ -241,302 +220,300 @@ def pending(db, profile: str | None = None) -> int:
     return n
 
 
-def _explicit_snippet(text: str) -> tuple[str, float] | None:
-    """The sentences that state a preference, and how strong the statement is."""
-    own = _own_words(text)
-    sentences = [s.strip() for s in _SENTENCE.findall(own)]
-    strong = [s for s in sentences if _STRONG.search(s)]
-    hits = [s for s in sentences if s in strong or _WEAK.search(s)]
-    if not hits:
+# --- turns -----------------------------------------------------------------------------------
+
+
+def _shown_words(text: str, profile_texts: list[str], limit: int) -> str:
+    """The user's own words; the profile's own text pasted back is cut (it is not new support)."""
+    own, pasted = own_words(text)
+    kept, echoed = [], 0
+    for s in sentences(own):
+        if profile_texts and any(
+            similar(s, p) or normalize(p) in normalize(s) for p in profile_texts
+        ):
+            echoed += 1
+            continue
+        kept.append(s)
+    shown = truncate(" ".join(kept), limit)
+    if echoed:
+        shown += " [the user's own profile text, pasted back: left out]"
+    if pasted.strip():  # context for what the user asked, never their own words
+        shown += (
+            f" [pasted or quoted, not the user's words: «{head_tail(pasted, MAX_PASTE_CHARS)}»]"
+        )
+    return shown.strip()
+
+
+def _message_turn(m: dict, parent: dict | None, profile_texts: list[str]) -> Turn:
+    custom = m.get("author_name") == "custom_instructions"
+    limit = MAX_CUSTOM_CHARS if custom else MAX_TURN_CHARS
+    context = ""
+    if parent is not None and parent.get("role") == "assistant" and not parent.get("hidden"):
+        context = head_tail(parent.get("text") or "", MAX_REPLY_CHARS)
+    return Turn(
+        kind="custom_instructions" if custom else "message",
+        message_ids=(m["id"], parent["id"]) if context else (m["id"],),
+        voice_ids=(m["id"],),
+        text=_shown_words(m.get("text") or "", profile_texts, limit),
+        context=context,
+        created_at=m.get("created_at") or "",
+    )
+
+
+def _pair_turn(r: dict, msgs: dict[str, dict]) -> Turn | None:
+    prompt = msgs.get(r.get("prompt_id") or "")
+    chosen = (msgs.get(r.get("chosen_id") or "") or {}).get("text") or r.get("chosen_text") or ""
+    rejected = (
+        (msgs.get(r.get("rejected_id") or "") or {}).get("text") or r.get("rejected_text") or ""
+    )
+    if r.get("interrupted") or not chosen.strip() or not rejected.strip():
         return None
-    score = SCORES["explicit"] if strong else SCORES["explicit"] - 1.5
-    if len(own) <= 240:
-        score += 0.5  # a message that is only the statement, not a task that mentions one
-    return truncate(" ".join(hits), MAX_USER_CHARS), score
-
-
-def collect(db, profile: str | None = None) -> Pool:
-    """Every candidate piece of evidence among undigested messages and signals."""
-    key = _profile_key(profile)
-    messages = _undigested_messages(db, key)
-    by_id = {m["id"]: m for m in messages}
-    evidence: list[Evidence] = []
-
-    parents = _messages_by_id(db, (m["parent_id"] for m in messages if m.get("parent_id")))
-    for m in messages:
-        text = (m.get("text") or "").strip()
-        if not text:
-            continue
-        if _is_custom_instructions(m):
-            evidence.append(
-                Evidence(
-                    "custom_instructions",
-                    truncate(text, MAX_CUSTOM_CHARS),
-                    (m["id"],),
-                    (m["conversation_id"],),
-                    SCORES["custom_instructions"],
-                    m.get("created_at"),
-                )
-            )
-            continue
-        if not _user_voice(m):
-            continue
-        parent = parents.get(m.get("parent_id") or "") or by_id.get(m.get("parent_id") or "")
-        own = _own_words(text).strip()
-        after_reply = parent is not None and parent.get("role") == "assistant" and _visible(parent)
-        if after_reply and own and len(own) <= 400 and _CORRECTION.match(own):
-            reply = truncate(parent.get("text") or "", MAX_REPLY_CHARS)
-            evidence.append(
-                Evidence(
-                    "correction",
-                    f"After the reply «{reply}» the user wrote: {truncate(own, MAX_USER_CHARS)}",
-                    (m["id"], parent["id"]),
-                    (m["conversation_id"],),
-                    SCORES["correction"] + (1.0 if _STRONG.search(own) else 0.0),
-                    m.get("created_at"),
-                )
-            )
-            continue
-        found = _explicit_snippet(text)
-        if found:
-            snippet, score = found
-            evidence.append(
-                Evidence(
-                    "explicit",
-                    snippet,
-                    (m["id"],),
-                    (m["conversation_id"],),
-                    score,
-                    m.get("created_at"),
-                )
-            )
-
-    pairs, pair_ids = _pairs(db, key)
-    feedback, feedback_ids = _feedback(db, key)
-    evidence.extend(pairs)
-    evidence.extend(feedback)
-    evidence.extend(_topics(messages))
-    return Pool(_dedupe(evidence), set(by_id), pair_ids | feedback_ids)
-
-
-def _pairs(db, key: str) -> tuple[list[Evidence], set[str]]:
-    rows = [
-        dict(r)
-        for r in db.query(
-            "select * from pairs p where not exists (select 1 from digested_signals s "
-            "where s.profile = ? and s.signal_id = 'pair:' || p.id)",
-            [key],
-        )
-    ]
-    seen = {f"pair:{r['id']}" for r in rows}
-    rows = [r for r in rows if not r.get("interrupted")]
-    if not rows:
-        return [], seen
-    msgs = _messages_by_id(
-        db, (r[c] for r in rows for c in ("prompt_id", "chosen_id", "rejected_id") if r.get(c))
+    if normalize(chosen) == normalize(rejected):
+        return None
+    users = prompt is not None and voice(prompt) is None
+    query = (prompt or {}).get("text") if users else r.get("prompt_text") or ""
+    ids = tuple(i for i in (r.get("prompt_id"), r.get("chosen_id"), r.get("rejected_id")) if i)
+    return Turn(
+        kind="regeneration",
+        message_ids=ids,
+        voice_ids=(prompt["id"],) if users else (),
+        text=truncate(own_words(query or "")[0], MAX_TURN_CHARS // 2),
+        chosen=head_tail(chosen, MAX_PAIR_CHARS),
+        rejected=head_tail(rejected, MAX_PAIR_CHARS),
+        signal_ids=(f"pair:{r['id']}",),
+        created_at=r.get("created_at") or "",
     )
-    out = []
-    for r in rows:
-        prompt = msgs.get(r.get("prompt_id") or "")
-        chosen = msgs.get(r.get("chosen_id") or "")
-        rejected = msgs.get(r.get("rejected_id") or "")
-        if prompt is not None and not (prompt.get("role") == "user" and _visible(prompt)):
-            continue  # only the user's own prompt is presented as the user's
-        q = (prompt or {}).get("text") or r.get("prompt_text") or ""
-        c = (chosen or {}).get("text") or r.get("chosen_text") or ""
-        j = (rejected or {}).get("text") or r.get("rejected_text") or ""
-        if not c.strip() or not j.strip() or normalize(c) == normalize(j):
-            continue
-        q, c, j = (truncate(x, MAX_PAIR_CHARS) for x in (q, c, j))
-        ids = tuple(i for i in (r.get("prompt_id"), r.get("chosen_id"), r.get("rejected_id")) if i)
-        verb = "picked" if r.get("origin") == "comparison" else "kept"
-        out.append(
-            Evidence(
-                "pair",
-                f"The user asked: {q or '(not recorded)'}\n"
-                f"Reply the user {verb}: «{c}»\nReply the user rejected: «{j}»",
-                ids,
-                (r.get("conversation_id"),) if r.get("conversation_id") else (),
-                SCORES["pair"],
-                r.get("created_at"),
-                signal_ids=(f"pair:{r['id']}",),
-                query=q,
-                chosen=c,
-                rejected=j,
-            )
-        )
-    return out, seen
 
 
-def _feedback(db, key: str) -> tuple[list[Evidence], set[str]]:
-    rows = [
-        dict(r)
+def _rating_turn(r: dict, msgs: dict[str, dict]) -> Turn | None:
+    reply = msgs.get(r.get("message_id") or "")
+    if reply is None:
+        return None
+    prompt = msgs.get(reply.get("parent_id") or "")
+    users = prompt is not None and voice(prompt) is None
+    return Turn(
+        kind="rating",
+        message_ids=tuple(
+            i for i in ((prompt or {}).get("id") if users else None, reply["id"]) if i
+        ),
+        voice_ids=(prompt["id"],) if users else (),
+        text=truncate(own_words((prompt or {}).get("text") or "")[0], MAX_TURN_CHARS // 2)
+        if users
+        else "",
+        rated=head_tail(reply.get("text") or "", MAX_PAIR_CHARS),
+        rating=int(r.get("rating") or 0),
+        comment=truncate(r.get("text") or "", MAX_TURN_CHARS // 2),
+        origin=r.get("origin") or "",
+        signal_ids=(f"feedback:{r['id']}",),
+        created_at=r.get("created_at") or "",
+    )
+
+
+# --- units -----------------------------------------------------------------------------------
+
+# Hints for the reading order only (nothing is left unread for lacking them): the user speaking
+# about themselves, in a few languages, and an assistant reply that offered a choice.
+_FIRST_PERSON = re.compile(
+    r"(?i)\b(?:I|I'm|I've|I'd|my|me|mine|ich|mein\w*|mir|je|j'|moi|mon|ma|mes|yo|mi|mis|me|"
+    r"io|eu|meu|minha|ik|mijn|jag|min)\b|私|我|저는|나는"
+)
+_OFFER = re.compile(r"\?|(?:^|\s)(?:\d[.)]|[•*-])\s|\bor\b|:\s*$")
+_WEIGHTS = {"message": 0.5, "custom_instructions": 8.0, "regeneration": 4.0, "rating": 3.0}
+
+
+def _turn_score(t: Turn) -> float:
+    """How much a turn may teach (only the reading order depends on it)."""
+    words = len(t.text.split()) if t.text else len(t.text)
+    if t.kind == "message" and words < 3 and not re.search(r"[^\x00-\x7f]", t.text):
+        return 0.1  # "thanks", "ok", "why?": little to learn
+    score = _WEIGHTS[t.kind] + min(words, 80) / 40
+    if t.kind == "message" and t.context and _OFFER.search(t.context):
+        score += 2.0  # an answer to what the assistant offered or asked: a choice, a correction
+    if _FIRST_PERSON.search(t.text):
+        score += 1.5
+    return score
+
+
+def _conversation_info(db, cids: Iterable[str]) -> dict[str, dict]:
+    ids = list(set(cids))
+    out: dict[str, dict] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
         for r in db.query(
-            "select * from feedback f where not exists (select 1 from digested_signals s "
-            "where s.profile = ? and s.signal_id = 'feedback:' || f.id)",
-            [key],
-        )
+            f"select id, title, meta from conversations where id in ({marks})", chunk
+        ):
+            out[r["id"]] = dict(r)
+    return out
+
+
+def _title(info: dict | None) -> str:
+    """The conversation's title, and its project as context (a project is not a preference)."""
+    import json
+
+    info = info or {}
+    title = truncate(info.get("title") or "", 120)
+    try:
+        meta = json.loads(info.get("meta") or "{}")
+    except ValueError:
+        meta = {}
+    where = isinstance(meta, dict) and (meta.get("project") or meta.get("cwd"))
+    if where:
+        title += f" (in project {truncate(str(where), 80)}: context, not a preference)"
+    return title
+
+
+@dataclass
+class _Builder:
+    """Collects one conversation's turns into units of about max_tokens."""
+
+    cid: str
+    title: str
+    count: Callable[[str], int]
+    max_tokens: int
+    units: list[Unit] = field(default_factory=list)
+
+    def _current(self) -> Unit:
+        if not self.units:
+            self.units.append(Unit(self.cid, self.title, [], set(), set(), set()))
+        return self.units[-1]
+
+    def message(self, m: dict, turn: Turn | None) -> None:
+        unit = self._current()
+        if turn is not None:
+            cost = self.count(turn.text) + self.count(turn.context) + 12
+            if unit.turns and unit.tokens + cost > self.max_tokens:
+                unit = Unit(self.cid, self.title, [], set(), set(), set())
+                self.units.append(unit)
+            self._add(unit, turn, cost)
+        unit.read_ids.add(m["id"])
+
+    def signal(self, turn: Turn) -> None:
+        unit = next((u for u in self.units if set(turn.voice_ids) & u.voice_ids), None)
+        unit = unit or self._current()
+        cost = self.count(turn.text + turn.chosen + turn.rejected + turn.rated + turn.comment)
+        self._add(unit, turn, cost + 24)
+
+    def _add(self, unit: Unit, turn: Turn, cost: int) -> None:
+        unit.turns.append(turn)
+        unit.tokens += cost
+        unit.voice_ids.update(turn.voice_ids)
+        unit.signal_ids.update(turn.signal_ids)
+        unit.created_at = max(unit.created_at, turn.created_at)
+
+
+def units(
+    db,
+    profile: str | None = None,
+    *,
+    profile_texts: Iterable[str] = (),
+    count: Callable[[str], int] = estimate_tokens,
+    max_tokens: int = DEFAULT_UNIT_TOKENS,
+    exclude: set[str] = frozenset(),
+) -> Material:
+    """Every unread message and signal, as units of the user's turns in context.
+
+    ``exclude``: message and signal ids already held by readings that wait for their merge.
+    """
+    key = _key(profile)
+    texts = [t for t in profile_texts if len(normalize(t).split()) >= 3]
+    msgs = _unread(db, key, set(exclude))
+    pairs = _unread_signals(db, "pairs", "pair:", key, set(exclude))
+    ratings = _unread_signals(db, "feedback", "feedback:", key, set(exclude))
+    known = {m["id"]: m for m in msgs}
+    need = [m.get("parent_id") for m in msgs] + [
+        r.get(c) for r in pairs for c in ("prompt_id", "chosen_id", "rejected_id")
     ]
-    seen = {f"feedback:{r['id']}" for r in rows}
-    if not rows:
-        return [], seen
-    msgs = _messages_by_id(db, (r["message_id"] for r in rows))
-    prompts = _messages_by_id(db, (m.get("parent_id") for m in msgs.values()))
-    out = []
-    for r in rows:
-        reply = msgs.get(r.get("message_id") or "")
-        if reply is None:
+    known |= messages_by_id(db, (i for i in need + [r.get("message_id") for r in ratings]
+                                 if i and i not in known))  # fmt: skip
+    known |= messages_by_id(
+        db,
+        (known[r["message_id"]].get("parent_id") for r in ratings if r.get("message_id") in known),
+    )
+    material = Material(units=[], unread=len(msgs))
+    builders: dict[str, _Builder] = {}
+    info = _conversation_info(
+        db,
+        [m["conversation_id"] for m in msgs]
+        + [r.get("conversation_id") or "" for r in pairs + ratings],
+    )
+
+    def builder(cid: str) -> _Builder:
+        if cid not in builders:
+            builders[cid] = _Builder(cid, _title(info.get(cid)), count, max_tokens)
+        return builders[cid]
+
+    for m in msgs:
+        why = voice(m)
+        if why:
+            material.voiceless[why] += 1
+            builder(m["conversation_id"]).message(m, None)
             continue
-        prompt = prompts.get(reply.get("parent_id") or "")
-        rating = r.get("rating") or 0
-        verdict = "thumbs up" if rating > 0 else "thumbs down"
-        parts = []
-        if prompt is not None and prompt.get("role") == "user" and _visible(prompt):
-            parts.append(f"The user asked: {truncate(prompt.get('text') or '', MAX_REPLY_CHARS)}")
-        parts.append(
-            f"The user gave a {verdict} to the reply "
-            f"«{truncate(reply.get('text') or '', MAX_REPLY_CHARS)}»"
-        )
-        if (r.get("text") or "").strip():
-            parts.append(f"The user's comment: {truncate(r['text'], MAX_USER_CHARS)}")
-        ids = tuple(i for i in ((prompt or {}).get("id"), reply["id"]) if i)
-        out.append(
-            Evidence(
-                "feedback",
-                "\n".join(parts),
-                ids,
-                (reply["conversation_id"],),
-                SCORES["feedback"] + (1.0 if (r.get("text") or "").strip() else 0.0),
-                r.get("created_at"),
-                signal_ids=(f"feedback:{r['id']}",),
-            )
-        )
-    return out, seen
+        material.user_messages += 1
+        parent = known.get(m.get("parent_id") or "")
+        builder(m["conversation_id"]).message(m, _message_turn(m, parent, texts))
+    _add_signals(pairs, ratings, known, builder, material)
+    for b in builders.values():
+        _finish(b, known, material)
+    material.units.sort(key=lambda u: (-u.score, _neg(u.created_at)))
+    return material
 
 
-def _topics(messages: list[dict]) -> list[Evidence]:
-    """Recurring terms across conversations: a hint of interests and expertise."""
-    conv_terms: dict[str, set[str]] = defaultdict(set)
-    examples: dict[str, list[dict]] = defaultdict(list)
-    for m in messages:
-        if not _user_voice(m):
-            continue
-        own = _own_words(m.get("text") or "")
-        terms = {w.lower().rstrip(".-") for w in _WORD.findall(own)}
-        for t in terms:
-            if t in _STOP or len(t) < 3 or t.isdigit():
+def _add_signals(pairs, ratings, known, builder, material: Material) -> None:
+    for rows, make in ((pairs, _pair_turn), (ratings, _rating_turn)):
+        for r in rows:
+            turn = make(r, known)
+            cid = r.get("conversation_id") or next(
+                (known[i]["conversation_id"] for i in (r.get("message_id"), r.get("chosen_id"))
+                 if i in known), "")  # fmt: skip
+            b = builder(cid)
+            if turn is None:  # interrupted, identical or empty: nothing to choose between
+                b._current().signal_ids.add(
+                    ("pair:" if make is _pair_turn else "feedback:") + str(r["id"])
+                )
                 continue
-            if m["conversation_id"] not in conv_terms[t]:
-                conv_terms[t].add(m["conversation_id"])
-                examples[t].append(m)
-    counts = Counter(
-        {t: len(c) for t, c in conv_terms.items() if len(c) >= MIN_TOPIC_CONVERSATIONS}
-    )
-    out = []
-    for term, n in counts.most_common(MAX_TOPICS):
-        ex = examples[term][-3:]
-        snippets = "; ".join(f"«{_around(e.get('text') or '', term)}»" for e in ex)
-        out.append(
-            Evidence(
-                "topic",
-                f"The user brought up “{term}” in {n} conversations, e.g. {snippets}",
-                tuple(e["id"] for e in ex),
-                tuple(e["conversation_id"] for e in ex),
-                SCORES["topic"] + min(n, 20) / 10,
-                ex[-1].get("created_at"),
-            )
-        )
-    return out
+            b.signal(turn)
 
 
-def _around(text: str, term: str, width: int = 90) -> str:
-    flat = " ".join(_own_words(text).split())
-    i = flat.lower().find(term)
-    if i < 0:
-        return truncate(flat, width)
-    start = max(0, i - width // 2)
-    piece = flat[start : start + width]
-    return ("…" if start else "") + piece + ("…" if start + width < len(flat) else "")
-
-
-def _dedupe(evidence: list[Evidence]) -> list[Evidence]:
-    """Same statement (normalized text hash) seen again: keep one, stronger, citing all."""
-    seen: dict[str, Evidence] = {}
-    out = []
-    for e in evidence:
-        k = e.key
-        if e.kind in ("explicit", "custom_instructions", "correction") and k in seen:
-            first = seen[k]
-            first.message_ids = tuple(dict.fromkeys(first.message_ids + e.message_ids))
-            first.conversation_ids = tuple(
-                dict.fromkeys(first.conversation_ids + e.conversation_ids)
-            )
-            first.support += 1
-            first.score += 0.5
-            if (e.created_at or "") > (first.created_at or ""):
-                first.created_at = e.created_at
+def _finish(b: _Builder, known: dict[str, dict], material: Material) -> None:
+    for unit in b.units:
+        if not unit.turns:  # nothing in the user's voice: read without the model
+            material.voiceless_ids |= unit.read_ids
+            material.units.append(unit)
             continue
-        seen[k] = e
-        out.append(e)
-    return out
+        unit.turns.sort(key=lambda t: t.created_at)
+        last = max((known[i] for i in unit.read_ids if i in known), key=_order, default=None)
+        if last is not None and last.get("role") == "assistant" and not last.get("hidden"):
+            unit.ending = head_tail(last.get("text") or "", MAX_REPLY_CHARS)
+        unit.score = sum(_turn_score(t) for t in unit.turns) / (1 + unit.tokens / 600)
+        material.units.append(unit)
 
 
-def rank(evidence: list[Evidence]) -> list[Evidence]:
-    """Strongest first; newer first among equals."""
-    return sorted(evidence, key=lambda e: (-e.score, _neg(e.created_at or "")))
+def _order(m: dict) -> tuple:
+    return (m.get("seq") or 0, m.get("created_at") or "")
 
 
 def _neg(s: str) -> tuple:
     return tuple(-ord(c) for c in s)
 
 
-def select(
-    db,
-    profile: str | None = None,
-    *,
-    budget: int | None = DEFAULT_BUDGET,
-    count_tokens: Callable[[str], int] | None = None,
-    read_all: bool = False,
-    pool: Pool | None = None,
-) -> Selection:
-    """Choose evidence within ``budget`` tokens (all of it with read_all) and what that reads.
+def within(units_: list[Unit], budget: int | None) -> tuple[list[Unit], list[Unit]]:
+    """The units to read now (in order, within ``budget`` tokens; all when None) and the rest.
 
-    Messages that carry no candidate evidence are read (there is nothing in them to learn);
-    messages behind candidates that did not fit the budget stay undigested for a later run.
-    """
-    pool = pool or collect(db, profile)
-    count = count_tokens or estimate_tokens
-    chosen: list[Evidence] = []
-    left: list[Evidence] = []
-    used = 0
-    for e in rank(pool.evidence):
-        e.tokens = count(e.text)
-        if read_all or budget is None or used + e.tokens <= budget:
-            chosen.append(e)
-            used += e.tokens
+    Units with no turns cost nothing and are always taken."""
+    take, rest, used = [], [], 0
+    for u in units_:
+        if budget is None or not u.turns or used + u.tokens <= budget:
+            take.append(u)
+            used += u.tokens
         else:
-            left.append(e)
-    left_ids = {i for e in left for i in e.message_ids} & pool.message_ids
-    chosen_ids = {i for e in chosen for i in e.message_ids}
-    read_ids = (pool.message_ids - left_ids) | (chosen_ids & pool.message_ids)
-    left_ids -= chosen_ids
-    left_signals = {s for e in left for s in e.signal_ids}
-    chosen.sort(key=lambda e: (e.created_at or "", e.kind))
-    return Selection(
-        evidence=chosen,
-        read_ids=read_ids,
-        signal_ids=pool.signal_ids - left_signals,
-        available=len(pool.message_ids),
-        left_ids=left_ids,
-    )
-
-
-def label(evidence: list[Evidence]) -> dict[str, Evidence]:
-    out = {}
-    for i, e in enumerate(evidence, 1):
-        e.label = f"E{i}"
-        out[e.label] = e
-    return out
+            rest.append(u)
+    if budget is not None and not any(u.turns for u in take):
+        smallest = min((u for u in rest if u.turns), key=lambda u: u.tokens, default=None)
+        if smallest is not None:  # a budget below the first unit still reads one
+            rest.remove(smallest)
+            take.append(smallest)
+    return take, rest
 
 
 def mark_digested(
@@ -547,7 +524,7 @@ def mark_digested(
     update_id: int | None,
 ) -> None:
     """Record what an update read. Call inside the transaction that records the update."""
-    key = _profile_key(profile)
+    key = _key(profile)
     db["digested"].insert_all(
         ({"message_id": i, "profile": key, "update_id": update_id} for i in message_ids),
         pk=("profile", "message_id"),

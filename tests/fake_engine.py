@@ -10,7 +10,8 @@
 
 It does not enforce the schema: it behaves like a compromised model that returns whatever was
 prepared, so the code under test must validate everything itself. With an empty queue it answers
-{"operations": []} (or "" when no schema was given).
+``default`` when set (e.g. tests/standin.py's Perfect model), else an empty list under the schema's
+first required key ({"observations": []}, {"operations": []}), or "" when no schema was given.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pxprofile.engine import Completion, Segment
+from pxprofile.engine import Completion, Engine, Segment
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -42,12 +43,16 @@ class Call:
 
 
 @dataclass
-class FakeEngine:
+class FakeEngine(Engine):
+    """Subclasses the real Engine, so its interface cannot drift from what infer calls."""
+
     name: str = "fake"
     n_ctx: int = 4096
     prompt_style: str = "default"
     has_chat_template: bool = True
+    backend: str = "fake"
     queue: list[Any] = field(default_factory=list)
+    default: Any = None  # answers when the queue is empty: a callable like enqueue's
     calls: list[Call] = field(default_factory=list)
 
     def enqueue(self, *outputs: Any) -> FakeEngine:
@@ -62,8 +67,9 @@ class FakeEngine:
     ) -> Completion:
         call = Call(system, list(user), schema, max_tokens)
         self.calls.append(call)
-        out = self.queue.pop(0) if self.queue else ({"operations": []} if schema else "")
-        if callable(out) and not isinstance(out, Exception):
+        empty = {(schema.get("required") or ["operations"])[0]: []} if schema else ""
+        out = self.queue.pop(0) if self.queue else (self.default or empty)
+        if callable(out) and not isinstance(out, BaseException):
             out = out(system, user, schema)
         if isinstance(out, BaseException):
             raise out

@@ -181,7 +181,9 @@ def test_after_ingest_failure_never_fails_the_ingest(runner, tmp_path, fixtures_
     db = tmp_path / "x.db"
     r = runner.invoke(app, ["ingest", f"{fixtures_dir}/openwebui/export.json", "--db", str(db)])
     assert r.exit_code == 0
-    assert r.stderr.splitlines()[-1] == "Warning: the profile was not updated: model missing"
+    assert r.stderr.splitlines()[-1] == (
+        "Warning: the profile was not updated: model missing. Run `pxprofile update` again."
+    )
 
     def bug(db, quiet, model):
         raise KeyError("a bug")

@@ -533,7 +533,7 @@ def test_edit_then_update_keeps_the_users_edit(runner, seeded, tmp_path, monkeyp
             "section": "Interests",
             "line": 0,
             "text": "Likes museums!",
-            "evidence": ["E1"],
+            "evidence": ["O1"],
         }
     ]
     ops += [
@@ -542,18 +542,19 @@ def test_edit_then_update_keeps_the_users_edit(runner, seeded, tmp_path, monkeyp
             "section": "Interests",
             "line": n,
             "text": "Prefers long answers",
-            "evidence": ["E1"],
+            "evidence": ["O1"],
         }
         for n in (1, 2, 3)
         for op in ("revise", "retire")
     ]
-    eng = FakeEngine().enqueue({"operations": ops})
+    seen = {"observations": [{"kind": "preference", "text": "Likes museums", "messages": ["M1"]}]}
+    eng = FakeEngine().enqueue(seen, {"operations": ops})  # the reading step, then the merge
     monkeypatch.setattr(engine_mod, "load_engine", lambda *a, **k: eng)
     result = runner.invoke(app, ["update"])
     assert result.exit_code == 0, result.output
     assert eng.calls  # the model was asked
     assert P.profile_file().read_text() == edited  # nothing it proposed could be applied
-    assert "Prefers answers under 50 words" in eng.calls[0].prompt  # it saw the user's line
+    assert "Prefers answers under 50 words" in eng.calls[-1].prompt  # it saw the user's line
 
 
 @pytest.mark.model
@@ -602,8 +603,9 @@ from fake_engine import FakeEngine
 from pxprofile import engine as engine_mod
 from pxprofile.cli import main
 
-op = lambda text: {"op": "add", "section": "Avoid", "line": 0, "text": text, "evidence": ["E1"]}
-eng = FakeEngine().enqueue({"operations": [op("No emojis"), op("No small talk")]})
+op = lambda text: {"op": "add", "section": "Avoid", "line": 0, "text": text, "evidence": ["O1"]}
+seen = {"observations": [{"kind": "preference", "text": "No emojis", "messages": ["M1"]}]}
+eng = FakeEngine().enqueue(seen, {"operations": [op("No emojis"), op("No small talk")]})
 engine_mod.load_engine = lambda *a, **k: eng
 sys.argv = ["pxprofile", "update", "--review"]
 main()

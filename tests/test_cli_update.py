@@ -3,6 +3,7 @@ import sqlite3
 
 import pytest
 from fake_engine import FakeEngine, add_conversation
+from standin import Perfect, Planted
 
 from pxprofile import profile
 from pxprofile.cli import app
@@ -16,7 +17,7 @@ def fake(monkeypatch):
     """load_engine returns one FakeEngine; the test enqueues its outputs."""
     from pxprofile import engine as engine_mod
 
-    eng = FakeEngine()
+    eng = FakeEngine(default=Perfect([TABLES]))
     loads = []
 
     def load(name=None, **options):
@@ -37,28 +38,16 @@ def dbpath(tmp_path):
     return path
 
 
-ADD = {
-    "operations": [
-        {
-            "op": "add",
-            "section": "Communication style",
-            "line": 0,
-            "text": "Prefers tables over prose",
-            "evidence": ["E1"],
-        }
-    ]
-}
+TABLES = Planted("tables over prose", "Prefers tables over prose")
 
 
 def test_update_applies_changes_and_reports_on_stderr(runner, fake, dbpath):
-    fake.enqueue(ADD)
     result = runner.invoke(app, ["update", "--db", str(dbpath), "--ctx", "2048", "--threads", "2"])
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert result.stderr == (
-        "Loading model...\nBatch 1: 1 piece of evidence...\n"
-        "Read 2 of 2 new messages (1 piece of evidence in 1 batch). Changed the profile: 1 added, "
-        "0 revised, 0 retired.\n"
+    assert result.stderr == (  # stderr is not a terminal here: no progress bar
+        "Loading model...\nRead 1 of 1 new message you wrote (100%), 1 observation. Changed the "
+        "profile: 1 added, 0 revised, 0 retired.\n"
     )
     assert fake.loads == [(None, {"n_ctx": 2048, "n_threads": 2, "verbose": False})]
     assert "- Prefers tables over prose\n" in profile.profile_file().read_text()
@@ -67,6 +56,22 @@ def test_update_applies_changes_and_reports_on_stderr(runner, fake, dbpath):
         ("ok", 1, 2)
     ]
     assert conn.execute("select count(*) from digested").fetchone()[0] == 2
+
+
+def test_a_repeated_preference_moves_last_supported_forward(runner, fake, dbpath):
+    assert runner.invoke(app, ["update", "--db", str(dbpath)]).exit_code == 0
+    db = open_db(dbpath)
+    [line] = profile.current_lines(db)
+    first = line.last_supported
+    add_conversation(
+        db, "c2", [("user", "Again: tables over prose, please.")], start="2025-09-01T00:00:00Z"
+    )
+    result = runner.invoke(app, ["update", "--db", str(dbpath)])
+    assert result.exit_code == 0, result.output
+    [line] = profile.current_lines(db)  # the same line, now supported later: not a duplicate
+    assert line.text == "Prefers tables over prose"
+    assert line.last_supported > first and line.last_supported.startswith("2025-09-01")
+    assert set(line.evidence) == {"c1:0", "c2:0"}
 
 
 def test_nothing_new_exits_quickly_without_a_model(runner, monkeypatch, tmp_path):
@@ -80,7 +85,6 @@ def test_nothing_new_exits_quickly_without_a_model(runner, monkeypatch, tmp_path
 
 
 def test_dry_run_prints_the_diff_and_writes_nothing(runner, fake, dbpath):
-    fake.enqueue(ADD)
     result = runner.invoke(app, ["update", "--db", str(dbpath), "--dry-run", "-q"])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("--- profile.md\n+++ profile.md\n")
@@ -88,71 +92,63 @@ def test_dry_run_prints_the_diff_and_writes_nothing(runner, fake, dbpath):
     assert result.stderr == ""
     assert not profile.profile_file().exists()
     conn = sqlite3.connect(dbpath)
-    assert conn.execute("select count(*) from updates").fetchone()[0] == 0
-    assert conn.execute("select count(*) from digested").fetchone()[0] == 0
+    for table in ("updates", "digested", "readings"):
+        assert conn.execute(f"select count(*) from {table}").fetchone()[0] == 0
 
 
-def test_verbose_logs_rejected_operations(runner, fake, dbpath):
+def test_verbose_says_what_was_read_without_the_model_and_what_was_rejected(runner, fake, dbpath):
     fake.enqueue(
-        {
-            "operations": [
-                {"op": "retire", "section": "Avoid", "line": 3, "text": "", "evidence": ["E1"]},
-                {
-                    "op": "add",
-                    "section": "Avoid",
-                    "line": 0,
-                    "text": "Hates ads",
-                    "evidence": ["E4"],
-                },
-            ]
-        }
-    )
+        {"observations": [{"kind": "preference", "text": "Prefers tables", "messages": ["M1"]}]},
+        {"operations": [
+            {"op": "retire", "section": "Avoid", "line": 3, "text": "", "evidence": ["O1"]},
+            {"op": "add", "section": "Avoid", "line": 0, "text": "Hates ads", "evidence": ["O4"]},
+            {"op": "add", "section": "Avoid", "line": 0, "text": "Prefers tables over prose",
+             "evidence": ["O1"]},
+        ]},
+    )  # fmt: skip
     result = runner.invoke(app, ["update", "--db", str(dbpath), "--verbose"])
     assert result.exit_code == 0, result.output
-    assert "Rejected retire line 3: line 3 does not exist\n" in result.stderr
     assert (
-        "Rejected add to Avoid: 'Hates ads': cites evidence that does not exist: E4\n"
-        in result.stderr
+        "Not the user's own voice, counted as read with their conversation: assistant replies "
+        "(read as the user's context): 1. Only what the user wrote, chose or rated is evidence.\n"
+    ) in result.stderr
+    assert "Rejected retire line 3: line 3 does not exist\n" in result.stderr
+    assert "Rejected add to Avoid: 'Hates ads': cites evidence that does not exist: O4\n" in (
+        result.stderr
     )
-    assert "No change to the profile; 2 proposed changes rejected." in result.stderr
+    assert "Changed the profile: 1 added, 0 revised, 0 retired; 2 proposed changes rejected." in (
+        result.stderr
+    )
 
 
 def test_json_output(runner, fake, dbpath):
-    fake.enqueue(ADD)
     result = runner.invoke(app, ["update", "--db", str(dbpath), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["status"] == "ok" and doc["messages_read"] == 2 and doc["messages_left"] == 0
+    assert doc["status"] == "ok" and doc["messages_read"] == 2 and doc["user_messages_left"] == 0
+    assert (doc["user_messages_read"], doc["readings"], doc["observations"]) == (1, 1, 1)
     assert doc["applied"] == [
-        {
-            "op": "add",
-            "section": "Communication style",
-            "line_id": None,
-            "text": "Prefers tables over prose",
-            "evidence": ["c1:0"],
-        }
-    ]
+        {"op": "add", "section": "Communication style", "line_id": None,
+         "text": "Prefers tables over prose", "evidence": ["c1:0"]}
+    ]  # fmt: skip
     assert result.stderr == ""
 
 
-def test_unusable_output_is_an_error_that_changes_nothing(runner, fake, dbpath):
+def test_unusable_output_is_an_error_that_reads_nothing(runner, fake, dbpath):
     fake.enqueue("definitely not json")
     result = runner.invoke(app, ["update", "--db", str(dbpath)])
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == (
         "Error: the model's output could not be used, so nothing was changed. "
-        "Run `pxprofile update` "
-        "again, or use a larger model (`pxprofile model use qwen3-4b`)"
+        "Run `pxprofile update` again, or use a larger model (`pxprofile model use qwen3-4b`)"
     )
     assert not profile.profile_file().exists()
     conn = sqlite3.connect(dbpath)
     assert conn.execute("select status from updates").fetchall() == [("failed",)]
-    assert (
-        conn.execute("select count(*) from digested").fetchone()[0] == 1
-    )  # the reply, not the evidence
+    assert conn.execute("select count(*) from digested").fetchone()[0] == 0
 
 
-def test_model_errors_are_one_line(runner, monkeypatch, dbpath):
+def test_model_errors_are_one_line_and_nothing_is_read(runner, monkeypatch, dbpath):
     from pxprofile import engine as engine_mod
 
     def load(*a, **k):
@@ -161,10 +157,10 @@ def test_model_errors_are_one_line(runner, monkeypatch, dbpath):
     monkeypatch.setattr(engine_mod, "load_engine", load)
     result = runner.invoke(app, ["update", "--db", str(dbpath), "-q"])
     assert result.exit_code == 1
-    assert (
-        result.stderr
-        == "Error: Model qwen3-4b is not downloaded. Run `pxprofile model pull qwen3-4b`.\n"
+    assert result.stderr == (
+        "Error: Model qwen3-4b is not downloaded. Run `pxprofile model pull qwen3-4b`.\n"
     )
+    assert open_db(dbpath)["digested"].count == 0
 
 
 def test_review_needs_a_terminal(runner, fake, dbpath):
@@ -175,23 +171,26 @@ def test_review_needs_a_terminal(runner, fake, dbpath):
     )
 
 
-def test_budget_and_all(runner, fake, tmp_path):
+def test_budget_continue_and_all(runner, fake, tmp_path):
     path = tmp_path / "big.db"
     db = open_db(path)
     for i in range(40):
         add_conversation(db, f"c{i}", [("user", f"I like hobby number {i} {'q' * 30}")])
     result = runner.invoke(app, ["update", "--db", str(path), "--budget", "100"])
     assert result.exit_code == 0, result.output
-    assert (
-        "messages not read yet: run `pxprofile update --all` to read everything." in result.stderr
-    )
+    assert "not read yet" in result.stderr
+    assert "`pxprofile update` continues; `--all` reads the rest." in result.stderr
+    first = db.execute("select count(*) from digested").fetchone()[0]
+    assert 0 < first < 40
     result = runner.invoke(app, ["update", "--db", str(path), "--all"])
     assert result.exit_code == 0, result.output
     assert "not read yet" not in result.stderr
     assert db.execute("select count(*) from digested").fetchone()[0] == 40
 
 
-def test_after_ingest_without_a_model_prints_one_hint(capsys, monkeypatch, dbpath):
+def test_after_ingest_without_a_model_reads_nothing_and_prints_one_hint(
+    capsys, monkeypatch, dbpath
+):
     from pxprofile import engine as engine_mod
 
     monkeypatch.setattr(engine_mod, "load_engine", lambda *a, **k: pytest.fail("model loaded"))
@@ -200,12 +199,11 @@ def test_after_ingest_without_a_model_prints_one_hint(capsys, monkeypatch, dbpat
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == NO_MODEL_HINT + "\n"
-    assert db["updates"].count == 0
+    assert db["updates"].count == 0 and db["digested"].count == 0
 
 
 def test_after_ingest_runs_the_update_when_a_model_is_there(capsys, monkeypatch, fake, dbpath):
     monkeypatch.setenv("PXPROFILE_MODEL", "gemma3-270m")  # ships in an installed package
-    fake.enqueue(ADD)
     db = open_db(dbpath)
     after_ingest(db)
     err = capsys.readouterr().err
@@ -216,25 +214,27 @@ def test_after_ingest_runs_the_update_when_a_model_is_there(capsys, monkeypatch,
     assert capsys.readouterr().err == "" and len(fake.loads) == 1
 
 
-def test_after_ingest_never_fails_the_ingest(capsys, monkeypatch, dbpath):
+def test_a_model_problem_after_ingest_is_a_warning_and_a_bug_is_not(
+    runner, monkeypatch, tmp_path, fixtures_dir
+):
     from pxprofile import engine as engine_mod
 
-    def load(*a, **k):
-        raise ModelError("Too little memory to load gemma3-270m.")
-
     monkeypatch.setenv("PXPROFILE_MODEL", "gemma3-270m")
-    monkeypatch.setattr(engine_mod, "load_engine", load)
-    after_ingest(open_db(dbpath), quiet=True)
-    err = capsys.readouterr().err
-    assert (
-        "Warning: the update after ingest did not run: Too little memory to load gemma3-270m.."
-        not in err
+    monkeypatch.setattr(
+        engine_mod,
+        "load_engine",
+        lambda *a, **k: (_ for _ in ()).throw(ModelError("Too little memory.")),
     )
+    export = f"{fixtures_dir}/chatgpt/branches-regenerate-edit.json"
+    result = runner.invoke(app, ["ingest", export, "--db", str(tmp_path / "a.db")])
+    assert result.exit_code == 0, result.output
     assert (
-        "Warning: the update after ingest did not run: Too little memory to load gemma3-270m."
-        in err
+        "Warning: the profile was not updated: Too little memory. Run `pxprofile update` again."
+        in (result.stderr)
     )
-    assert "Run `pxprofile update` to retry." in err
+    monkeypatch.setattr(engine_mod, "load_engine", lambda *a, **k: 1 / 0)
+    result = runner.invoke(app, ["ingest", export, "--db", str(tmp_path / "b.db")])
+    assert isinstance(result.exception, ZeroDivisionError)  # a bug is never a warning
 
 
 def test_ingest_update_ingest_more_update_digests_each_message_once(
@@ -296,3 +296,11 @@ def test_nothing_new_never_imports_llama_cpp(dbpath, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "ok\n"
     assert proc.stderr == "Nothing new to learn from: the profile is up to date.\n"
+
+
+def test_why_leads_from_a_learned_line_to_the_users_own_message(runner, fake, dbpath):
+    assert runner.invoke(app, ["update", "--db", str(dbpath)]).exit_code == 0
+    result = runner.invoke(app, ["why", "tables", "--db", str(dbpath)])
+    assert result.exit_code == 0, result.output
+    assert '"Prefers tables over prose" (Communication style)' in result.stdout
+    assert 'you wrote:\n    "I prefer tables over prose."' in result.stdout

@@ -35,9 +35,9 @@ def test_evidence_to_constrained_operations_to_profile(gemma_engine, tmp_path):
     result = infer.update(db, engine=engine, max_tokens=120)
 
     [row] = db["updates"].rows
-    assert row["status"] == result.status and row["status"] in ("ok", "noop", "failed")
+    assert row["status"] == result.status and row["status"] in ("ok", "noop", "failed", "rejected")
     assert row["finished_at"] and row["model"] == "gemma3-270m" and row["mode"] == "default"
-    assert row["batches"] == 1 and row["evidence"] == 2 and row["messages_available"] == 4
+    assert row["readings"] == 1 and row["user_messages_available"] == 2
     text = path.read_text()
     assert USER_LINE in text  # the user's line is never touched
     if result.status == "ok":
@@ -47,24 +47,24 @@ def test_evidence_to_constrained_operations_to_profile(gemma_engine, tmp_path):
         assert version["update_id"] == row["id"] and version["text"] == text
         model_lines = [ln for ln in profile.current_lines(db) if ln.author == "model"]
         assert model_lines
-        for ln in model_lines:  # provenance: each line rests on the user's own messages
-            assert ln.evidence and set(ln.evidence) <= {"c1:0", "c2:0"}
+        for ln in model_lines:  # provenance: each line rests on what the model was shown
+            assert ln.evidence and set(ln.evidence) <= {"c1:0", "c1:1", "c2:0", "c2:1"}
             assert guard.line_problem(ln.text) is None and len(ln.text) <= infer.MAX_TEXT
         assert signals.pending(db) == 0
     else:
         assert text == before  # unusable or empty output changes nothing
         assert result.applied == []
-        if result.status == "failed":
-            assert row["error"] and signals.pending(db) == 2  # the evidence is read again later
+        if result.status in ("failed", "rejected"):
+            assert row["error"] and signals.pending(db) == 4  # read again later
         else:
-            assert signals.pending(db) == 0
-    # nothing new now (or only what a failed batch left): never an emptied profile
+            assert signals.pending(db) == 0  # read by the model, nothing learned
+    # never an emptied profile
     assert profile.current_lines(db)[0].text == "Uses British spelling"
 
 
 def test_batches_fit_the_real_context_with_the_real_tokenizer(gemma_engine, tmp_path):
-    """Many pieces of evidence, a small output budget: every prompt the real engine would build
-    (template and all) plus the output budget fits its context; nothing is generated."""
+    """Many conversations: every reading prompt the real engine would build (template and all)
+    plus its output budget fits the context; nothing is generated."""
     from fake_engine import FakeEngine
 
     class Sized(FakeEngine):
@@ -86,7 +86,7 @@ def test_batches_fit_the_real_context_with_the_real_tokenizer(gemma_engine, tmp_
         )
     engine = Sized(name="gemma3-270m", n_ctx=gemma_engine.n_ctx)
     engine.sizes = []
-    result = infer.update(db, engine=engine, read_all=True, max_tokens=600)
-    assert result.batches == len(engine.sizes) > 1
+    result = infer.update(db, engine=engine, read_all=True)
+    assert result.readings == len(engine.sizes) > 1
     assert max(engine.sizes) <= gemma_engine.n_ctx, engine.sizes
     assert signals.pending(db) == 0

@@ -1,286 +1,134 @@
+"""signals.units: what the model reads (the user's turns in context) and what needs no model."""
+
+import pytest
 from fake_engine import add_conversation
 
 from pxprofile import signals
 from pxprofile.store import open_db
 
 
-def _db(tmp_path):
+@pytest.fixture
+def db(tmp_path):
     return open_db(tmp_path / "px.db")
 
 
-def _kinds(pool):
-    return sorted((e.kind, e.text) for e in pool.evidence)
+def only_unit(db, **kw):
+    [unit] = [u for u in signals.units(db, **kw).units if u.turns]
+    return unit
 
 
-def test_explicit_statements_in_the_users_own_words(tmp_path):
-    db = _db(tmp_path)
+def test_every_user_turn_is_read_with_what_the_assistant_had_just_said(db):
     add_conversation(
         db,
         "c1",
-        [
-            ("user", "I prefer type hints everywhere. Anyway, how do I parse JSON in Go?"),
-            ("assistant", "I prefer to use encoding/json. Please always check errors."),
-            ("user", "thanks"),
-        ],
-    )
-    pool = signals.collect(db)
-    assert _kinds(pool) == [("explicit", "I prefer type hints everywhere.")]
-    assert pool.evidence[0].message_ids == ("c1:0",)
-    assert pool.message_ids == {"c1:0", "c1:1", "c1:2"}
+        [("user", "how do I parse JSON in Go?"),
+         ("assistant", "Use encoding/json. Or would you like a third-party library?"),
+         ("user", "stdlib is fine"), ("assistant", "Here you go.")],
+    )  # fmt: skip
+    unit = only_unit(db)
+    assert [(t.kind, t.text) for t in unit.turns] == [
+        ("message", "how do I parse JSON in Go?"),
+        ("message", "stdlib is fine"),  # no keyword needed to be read
+    ]
+    assert unit.turns[1].context.startswith("Use encoding/json. Or would you like")
+    assert unit.ending == "Here you go."  # the user never answered it
+    assert unit.voice_ids == {"c1:0", "c1:2"} and unit.read_ids == {f"c1:{i}" for i in range(4)}
 
 
-def test_hidden_tool_system_and_code_are_never_the_users_voice(tmp_path):
-    db = _db(tmp_path)
+def test_hidden_tool_system_and_pasted_text_are_not_the_users_voice(db):
     add_conversation(
         db,
         "c1",
-        [
-            ("system", "I prefer formal answers. Please always obey."),
-            (
-                "user",
-                "Here is my file:\n```\n# I prefer tabs. Don't use spaces.\n```\n"
-                "> I prefer quoting too\nwhat's wrong?",
-            ),
-            ("tool", "I prefer JSON output", {"hidden": 1}),
-            ("user", "I prefer dark mode", {"hidden": 1}),
-            ("assistant", "Looks fine."),
-        ],
-    )
-    assert signals.collect(db).evidence == []
+        [("system", "You are ChatGPT."), ("user", "summarize this"),
+         ("tool", "search results", {"hidden": 1}),
+         ("user", "> quoted line one\n> quoted line two"),
+         ("user", "my notes:\n```\nlots of code\n```")],
+    )  # fmt: skip
+    material = signals.units(db)
+    assert material.voiceless == {"system": 1, "hidden": 1, "pasted": 1}
+    assert material.user_messages == 2
+    [unit] = material.units
+    assert [t.text for t in unit.turns] == [
+        "summarize this",
+        "my notes: [pasted or quoted, not the user's words: «``` lots of code ```»]",
+    ]
 
 
-def test_custom_instructions_are_the_strongest_evidence(tmp_path):
-    db = _db(tmp_path)
+def test_custom_instructions_are_read_first(db):
+    add_conversation(db, "a", [("user", "what's 2+2?"), ("assistant", "4")])
     add_conversation(
-        db,
-        "c1",
-        [
-            (
-                "user",
-                "I am a data engineer. Answer in British English.",
-                {"author_name": "custom_instructions", "hidden": 1},
-            ),
-            ("user", "I like concise replies."),
-        ],
-    )
-    ranked = signals.rank(signals.collect(db).evidence)
-    assert [e.kind for e in ranked] == ["custom_instructions", "explicit"]
-    assert ranked[0].text == "I am a data engineer. Answer in British English."
+        db, "b", [("user", "Answer in German.", {"author_name": "custom_instructions"})],
+        start="2020-01-01T00:00:00Z",
+    )  # fmt: skip
+    first = signals.units(db).units[0]
+    assert first.conversation_id == "b" and first.turns[0].kind == "custom_instructions"
 
 
-def test_correction_after_a_reply_shows_the_reply_as_a_reply(tmp_path):
-    db = _db(tmp_path)
-    add_conversation(
-        db,
-        "c1",
-        [
-            ("user", "explain closures"),
-            ("assistant", "A closure is a function together with its lexical environment ..."),
-            ("user", "shorter, and no analogies"),
-        ],
-    )
-    [e] = signals.collect(db).evidence
-    assert e.kind == "correction"
-    assert e.text == (
-        "After the reply «A closure is a function together with its lexical environment ...» "
-        "the user wrote: shorter, and no analogies"
-    )
-    assert e.message_ids == ("c1:2", "c1:1")
+def test_redacted_text_is_what_the_model_sees(db):
+    add_conversation(db, "c", [("user", "my key is sk-123", {"redacted": "my key is [SECRET]"})])
+    assert only_unit(db).turns[0].text == "my key is [SECRET]"
 
 
-def test_redacted_text_is_what_the_model_sees(tmp_path):
-    db = _db(tmp_path)
-    add_conversation(
-        db,
-        "c1",
-        [
-            (
-                "user",
-                "I use the key sk-live-123 for everything",
-                {"redacted": "I use the key [REDACTED:api-key] for everything"},
-            ),
-        ],
-    )
-    [e] = signals.collect(db).evidence
-    assert "sk-live" not in e.text
-    assert e.text == "I use the key [REDACTED:api-key] for everything"
+def test_long_conversations_are_read_in_slices(db):
+    add_conversation(db, "long", [("user", f"message {i} " + "word " * 60) for i in range(20)])
+    material = signals.units(db, max_tokens=300)
+    assert len(material.units) > 3
+    assert set().union(*(u.voice_ids for u in material.units)) == {f"long:{i}" for i in range(20)}
+    assert len({u.key for u in material.units}) == len(material.units)
 
 
-def test_the_same_statement_twice_is_one_stronger_piece_of_evidence(tmp_path):
-    db = _db(tmp_path)
-    add_conversation(db, "c1", [("user", "Please always answer in metric units.")])
-    add_conversation(
-        db, "c2", [("user", "please always answer in metric units!")], start="2025-02-01T00:00:00Z"
-    )
-    [e] = signals.collect(db).evidence
-    assert e.message_ids == ("c1:0", "c2:0")
-    assert e.conversation_ids == ("c1", "c2")
-    assert e.support == 2
-    assert e.score > signals.SCORES["explicit"]
+def test_within_a_budget_and_always_at_least_one(db):
+    for i in range(5):
+        add_conversation(
+            db, f"c{i}", [("user", "word " * 100)], start=f"2025-01-0{i + 1}T00:00:00Z"
+        )
+    units = signals.units(db).units
+    take, rest = signals.within(units, budget=units[0].tokens * 2)
+    assert len(take) == 2 and len(rest) == 3
+    take, rest = signals.within(units, budget=1)
+    assert len(take) == 1
+    take, rest = signals.within(units, budget=None)
+    assert len(take) == 5 and not rest
 
 
-def test_long_statements_are_truncated(tmp_path):
-    db = _db(tmp_path)
-    add_conversation(db, "c1", [("user", "I prefer " + "very " * 200 + "long answers.")])
-    [e] = signals.collect(db).evidence
-    assert len(e.text) <= signals.MAX_USER_CHARS
-    assert e.text.endswith("…")
+def test_excluded_ids_wait_for_their_merge_and_are_not_read_again(db):
+    add_conversation(db, "c", [("user", "hello"), ("assistant", "hi")])
+    assert signals.units(db, exclude={"c:0", "c:1"}).units == []
 
 
-def _pair(db, pid, prompt_id, chosen_id, rejected_id, **extra):
+def test_interrupted_and_identical_pairs_are_read_without_the_model(db):
+    ids = add_conversation(db, "c", [("user", "q"), ("assistant", "same")])
+    db["pairs"].insert_all(
+        [{"id": "p1", "conversation_id": "c", "prompt_id": ids[0], "chosen_id": ids[1],
+          "rejected_text": "same", "origin": "branch"},
+         {"id": "p2", "conversation_id": "c", "prompt_id": ids[0], "chosen_id": ids[1],
+          "rejected_text": "other", "origin": "branch", "interrupted": 1}],
+        pk="id",
+    )  # fmt: skip
+    unit = only_unit(db)
+    assert [t.kind for t in unit.turns] == ["message"]
+    assert unit.signal_ids == {"pair:p1", "pair:p2"}
+
+
+def test_comparison_pairs_without_stored_messages_use_their_own_texts(db):
     db["pairs"].insert(
-        {
-            "id": pid,
-            "conversation_id": "c1",
-            "prompt_id": prompt_id,
-            "chosen_id": chosen_id,
-            "rejected_id": rejected_id,
-            "origin": "branch",
-            "interrupted": 0,
-        }
-        | extra,
+        {"id": "cmp", "conversation_id": "x", "prompt_text": "which?", "chosen_text": "A",
+         "rejected_text": "B", "origin": "comparison"},
         pk="id",
+    )  # fmt: skip
+    [unit] = signals.units(db).units
+    turn = unit.turns[0]
+    assert (turn.kind, turn.text, turn.chosen, turn.rejected) == (
+        "regeneration",
+        "which?",
+        "A",
+        "B",
     )
+    assert turn.voice_ids == ()  # no message of the user's: shown, but cannot be cited alone
 
 
-def test_branch_pairs_are_query_chosen_rejected(tmp_path):
-    db = _db(tmp_path)
-    add_conversation(db, "c1", [("user", "name a sorting algorithm"), ("assistant", "Merge sort.")])
-    db["messages"].insert(
-        {
-            "id": "c1:alt",
-            "conversation_id": "c1",
-            "parent_id": "c1:0",
-            "role": "assistant",
-            "text": "There are many! Let me tell you a story...",
-            "hidden": 0,
-            "on_active_path": 0,
-        },
-        pk="id",
-    )
-    _pair(db, "p1", "c1:0", "c1:1", "c1:alt")
-    _pair(db, "p2", "c1:0", "c1:1", "c1:alt", interrupted=1)
-    pool = signals.collect(db)
-    [e] = pool.evidence
-    assert e.kind == "pair"
-    assert (e.query, e.chosen, e.rejected) == (
-        "name a sorting algorithm",
-        "Merge sort.",
-        "There are many! Let me tell you a story...",
-    )
-    assert e.message_ids == ("c1:0", "c1:1", "c1:alt")
-    assert e.signal_ids == ("pair:p1",)
-    # the interrupted pair is no evidence, but it is read (so it is not pending forever)
-    assert pool.signal_ids == {"pair:p1", "pair:p2"}
-
-
-def test_feedback_quotes_the_rated_reply(tmp_path):
-    db = _db(tmp_path)
-    add_conversation(
-        db, "c1", [("user", "summarize this"), ("assistant", "Sure! Great question! Here...")]
-    )
-    db["feedback"].insert(
-        {
-            "id": "f1",
-            "message_id": "c1:1",
-            "conversation_id": "c1",
-            "rating": -1,
-            "text": "too chatty",
-        },
-        pk="id",
-    )
-    [e] = signals.collect(db).evidence
-    assert e.kind == "feedback"
-    assert e.text == (
-        "The user asked: summarize this\nThe user gave a thumbs down to the reply "
-        "«Sure! Great question! Here...»\nThe user's comment: too chatty"
-    )
-    assert e.signal_ids == ("feedback:f1",)
-
-
-def test_recurring_topics_are_aggregated_across_conversations(tmp_path):
-    db = _db(tmp_path)
-    for i in range(4):
-        add_conversation(
-            db, f"c{i}", [("user", f"kubernetes question number {i}: why is my pod pending")]
-        )
-    topics = [e for e in signals.collect(db).evidence if e.kind == "topic"]
-    terms = [e.text.split("“")[1].split("”")[0] for e in topics]
-    assert "kubernetes" in terms and "pod" in terms
-    k8s = topics[terms.index("kubernetes")]
-    assert k8s.text.startswith("The user brought up “kubernetes” in 4 conversations")
-    assert len(k8s.message_ids) == 3
-
-
-def test_select_ranks_within_the_budget_and_leaves_the_rest_undigested(tmp_path):
-    db = _db(tmp_path)
-    add_conversation(
-        db,
-        "c0",
-        [
-            (
-                "user",
-                "I am a nurse and I prefer plain language.",
-                {"author_name": "custom_instructions"},
-            )
-        ],
-    )
-    for i in range(1, 11):
-        add_conversation(
-            db, f"c{i}", [("user", f"I like topic number {i} a lot"), ("assistant", "ok")]
-        )
-    add_conversation(
-        db, "plain", [("user", "what's the weather like on mars"), ("assistant", "cold")]
-    )
-    sel = signals.select(db, budget=30, count_tokens=lambda t: 10)
-    assert sel.available == 23
-    assert [e.kind for e in sel.evidence].count("custom_instructions") == 1
-    assert len(sel.evidence) == 3  # 30 tokens / 10 each, strongest first
-    assert len(sel.left_ids) == 8  # eight "I like" messages did not fit
-    assert "plain:0" in sel.read_ids and "plain:1" in sel.read_ids  # nothing to learn: read
-    assert sel.read_ids.isdisjoint(sel.left_ids)
-    assert sel.read + len(sel.left_ids) == sel.available
-
-    everything = signals.select(db, budget=30, count_tokens=lambda t: 10, read_all=True)
-    assert len([e for e in everything.evidence if e.kind != "topic"]) == 11
-    assert everything.left_ids == set() and everything.read == 23
-
-
-def test_pending_and_mark_digested(tmp_path):
-    db = _db(tmp_path)
-    add_conversation(db, "c1", [("user", "hi"), ("assistant", "hello")])
-    _pair(db, "p1", "c1:0", "c1:1", "c1:1")
-    assert signals.pending(db) == 3
-    signals.mark_digested(db, ["c1:0", "c1:1"], ["pair:p1"], None, 7)
-    assert signals.pending(db) == 0
-    assert signals.pending(db, "work") == 3  # another profile has its own digest
-    signals.mark_digested(db, ["c1:0"], [], None, 8)  # again: ignored, first update keeps it
-    assert [r["update_id"] for r in db["digested"].rows_where("message_id = 'c1:0'")] == [7]
-
-
-def test_labels_are_sequential():
-    es = [signals.Evidence("explicit", t, (t,)) for t in "abc"]
-    labels = signals.label(es)
-    assert list(labels) == ["E1", "E2", "E3"]
-    assert labels["E2"].text == "b" and es[2].label == "E3"
-
-
-def test_comparison_pairs_without_stored_messages_use_their_own_texts(tmp_path):
-    db = _db(tmp_path)
-    _pair(
-        db,
-        "p9",
-        None,
-        None,
-        None,
-        origin="comparison",
-        prompt_text="Explain DNS",
-        chosen_text="DNS maps names to addresses.",
-        rejected_text="DNS is a vast topic...",
-    )
-    [e] = signals.collect(db).evidence
-    assert e.text == (
-        "The user asked: Explain DNS\nReply the user picked: «DNS maps names to addresses.»\n"
-        "Reply the user rejected: «DNS is a vast topic...»"
-    )
-    assert e.message_ids == () and e.signal_ids == ("pair:p9",)
+def test_pending_and_mark_digested(db):
+    add_conversation(db, "c", [("user", "a"), ("assistant", "b")])
+    assert signals.pending(db) == 2
+    signals.mark_digested(db, ["c:0", "c:1"], [], None, None)
+    assert signals.pending(db) == 0 and signals.pending(db, "other") == 2

@@ -15,9 +15,18 @@ from pxprofile import infer
 
 def _answer(rnd: random.Random):
     def answer(system, segments, schema):
-        labels = schema["properties"]["operations"]["items"]["properties"]["evidence"]["items"][
-            "enum"
-        ]
+        props = schema["properties"]
+        if "observations" in props:  # the reading step: an observation per cited message
+            item = props["observations"]["items"]["properties"]
+            labels = item["messages"]["items"]["enum"]
+            return {
+                "observations": [
+                    {"kind": "preference", "text": f"Likes topic {rnd.getrandbits(24):06x}",
+                     "messages": [label]}
+                    for label in labels[:3]
+                ]
+            }  # fmt: skip
+        labels = props["operations"]["items"]["properties"]["evidence"]["items"]["enum"]
         ops = []
         for label in labels[:3]:
             words = " ".join(f"{rnd.getrandbits(24):06x}" for _ in range(rnd.randint(1, 6)))

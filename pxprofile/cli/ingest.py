@@ -142,7 +142,8 @@ class _Report:
         try:
             after_ingest(database, quiet=self.quiet, model=self.model)
         except PxprofileError as e:
-            self.say(f"Warning: the profile was not updated: {' '.join(str(e).split())}")
+            msg = " ".join(str(e).split()).rstrip(".")
+            self.say(f"Warning: the profile was not updated: {msg}. Run `pxprofile update` again.")
 
 
 class _progress:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from . import DbOption, JsonOption, app, fail, print_json, stderr_console
+from .firstrun import offer_download
 
 NO_MODEL_HINT = (
     "No model configured: run `pxprofile model use gemma3-270m` (offline, for trying it out) or "
@@ -15,105 +16,100 @@ NO_MODEL_HINT = (
 )
 
 
+Opt = typer.Option
+ModelOpt = Annotated[
+    str | None, Opt("--model", "-m", help="Model (default: `pxprofile model use`).")
+]
+BudgetOpt = Annotated[
+    int, Opt("--budget", min=1, help="Tokens of chat one update reads (most informative first).")
+]
+AllOpt = Annotated[bool, Opt("--all", help="Read everything not read yet, however long it takes.")]
+DryRunOpt = Annotated[bool, Opt("--dry-run", help="Print the proposed diff; change nothing.")]
+ReviewOpt = Annotated[bool, Opt("--review", help="Accept or reject each proposed change.")]
+ProfileOpt = Annotated[str | None, Opt("--profile", help="Profile name.")]
+GpuOpt = Annotated[
+    int | None, Opt("--gpu-layers", help="Layers on the GPU (-1 all; default: all when available).")
+]
+CtxOpt = Annotated[int | None, Opt("--ctx", "--n-ctx", min=256, help="Context window in tokens.")]
+ThreadsOpt = Annotated[int | None, Opt("--threads", min=1, help="CPU threads.")]
+BackendOpt = Annotated[str, Opt("--backend", help="llama (in-process) or openai (a server).")]
+UrlOpt = Annotated[str | None, Opt("--base-url", help="openai backend: http://HOST:PORT/v1.")]
+ApiKeyOpt = Annotated[
+    str | None,
+    Opt(
+        "--api-key",
+        help="openai backend: the server's API key (default: $PXPROFILE_API_KEY; "
+        "$OPENAI_API_KEY only for api.openai.com).",
+    ),
+]
+ParallelOpt = Annotated[
+    int, Opt("--parallel", min=1, help="openai backend: reading steps at once (server slots).")
+]
+VerboseOpt = Annotated[
+    bool, Opt("--verbose", "-v", help="Say what was read and why, rejections, llama.cpp logs.")
+]
+QuietOpt = Annotated[bool, Opt("--quiet", "-q", help="No progress or summary on stderr.")]
+
+
 @app.command()
 def update(
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="Model to use (default: `pxprofile model use`)."),
-    ] = None,
-    budget: Annotated[
-        int,
-        typer.Option(
-            "--budget",
-            min=1,
-            help="Evidence tokens to read when there is more than that (strongest first).",
-        ),
-    ] = 6000,
-    read_all: Annotated[
-        bool, typer.Option("--all", help="Read all new evidence, in as many batches as it takes.")
-    ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the proposed diff; change nothing.")
-    ] = False,
-    review: Annotated[
-        bool, typer.Option("--review", help="Accept or reject each proposed change.")
-    ] = False,
-    profile: Annotated[str | None, typer.Option("--profile", help="Profile name.")] = None,
-    gpu_layers: Annotated[
-        int | None,
-        typer.Option(
-            "--gpu-layers",
-            help="Layers to offload to the GPU (-1 all; default: all when available).",
-        ),
-    ] = None,
-    ctx: Annotated[
-        int | None, typer.Option("--ctx", "--n-ctx", min=256, help="Context window in tokens.")
-    ] = None,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads.")] = None,
-    backend: Annotated[
-        str, typer.Option("--backend", help="llama (in-process) or openai (a server).")
-    ] = "llama",
-    base_url: Annotated[
-        str | None, typer.Option("--base-url", help="openai backend: http://HOST:PORT/v1.")
-    ] = None,
-    api_key: Annotated[
-        str | None,
-        typer.Option(
-            "--api-key",
-            help="openai backend: the server's API key (default: $PXPROFILE_API_KEY; "
-            "$OPENAI_API_KEY only for api.openai.com).",
-        ),
-    ] = None,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show rejected changes and llama.cpp logs.")
-    ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")
-    ] = False,
+    model: ModelOpt = None,
+    budget: BudgetOpt = 20_000,
+    read_all: AllOpt = False,
+    dry_run: DryRunOpt = False,
+    review: ReviewOpt = False,
+    profile: ProfileOpt = None,
+    gpu_layers: GpuOpt = None,
+    ctx: CtxOpt = None,
+    threads: ThreadsOpt = None,
+    backend: BackendOpt = "llama",
+    base_url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    parallel: ParallelOpt = 1,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Learn from new chats: propose and apply changes to your profile.
+    """Learn from new chats: read them with the model and update your profile.
 
-    Reads what was not read before (strongest evidence first, within --budget tokens),
-    asks the model for changes citing that evidence, and applies the valid ones. Lines you
-    wrote or edited are never changed.
+    Every message you wrote is read by the model, in its context (what the assistant had said,
+    what you chose, regenerated or rated). A plain update reads the most informative
+    conversations first, within --budget tokens, and the next one continues; --all reads the
+    rest. Lines you wrote or edited are never changed.
     """
     from pxprofile import infer
     from pxprofile.store import open_db
 
     if dry_run and review:
         raise typer.BadParameter("give --dry-run or --review, not both", param_hint="--review")
-    review_fn = _review_fn() if review else None
-    database = open_db(db)
     console = stderr_console()
-    say = (
-        (lambda msg: None)
-        if quiet or as_json
-        else (lambda msg: console.print(msg, markup=False, soft_wrap=True))
-    )
-    from pxprofile.cli.firstrun import offer_download  # issue 14: first-run download question
-
+    options = _engine_options(gpu_layers, ctx, threads, backend, base_url, verbose, api_key)
+    say = _say(console, quiet or as_json)
+    database = open_db(db)
     model = offer_download(database, model, backend=backend, quiet=quiet or as_json)
-    result = infer.update(
-        database,
-        model=model,
-        engine_options=_engine_options(
-            gpu_layers, ctx, threads, backend, base_url, verbose, api_key
-        ),
-        profile=profile,
-        budget=budget,
-        read_all=read_all,
-        dry_run=dry_run,
-        review=review_fn,
-        progress=say,
-    )
+    with _Bar(console, enabled=not (quiet or as_json)) as bar:
+        result = infer.update(
+            database, model=model, engine_options=options, profile=profile, budget=budget,
+            read_all=read_all, dry_run=dry_run, review=_review_fn() if review else None,
+            progress=say, on_step=bar, parallel=parallel,
+        )  # fmt: skip
+    _render(result, console, verbose=verbose, as_json=as_json, say=say)
+
+
+def _say(console, silent: bool):
+    if silent:
+        return lambda msg: None
+    return lambda msg: console.print(msg, markup=False, soft_wrap=True)
+
+
+def _render(result, console, *, verbose: bool, as_json: bool, say) -> None:
     if verbose:
-        for op, reason in result.rejected:
-            console.print(f"Rejected {_describe(op)}: {reason}", markup=False, soft_wrap=True)
+        for line in result.explain():
+            console.print(line, markup=False, soft_wrap=True)
     if as_json:
-        print_json(_as_dict(result))
-    elif dry_run and result.diff:
+        print_json(result.as_dict())
+    elif result.dry_run and result.diff:
         typer.echo(result.diff, nl=False)
     say(result.summary())
     if result.status == "failed":
@@ -121,6 +117,41 @@ def update(
             "the model's output could not be used, so nothing was changed. Run `pxprofile update` "
             "again, or use a larger model (`pxprofile model use qwen3-4b`)"
         )
+
+
+class _Bar:
+    """Reading progress on stderr (conversations read of total, tokens/s, ETA); silent under
+    --quiet or when stderr is not a terminal."""
+
+    def __init__(self, console, *, enabled: bool):
+        self.console, self.enabled, self.progress, self.task = console, enabled, None, None
+        self.enabled = enabled and sys.stderr.isatty()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.stop()
+        return False
+
+    def __call__(self, step) -> None:
+        if not self.enabled:
+            return
+        if self.progress is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            self.progress = Progress(
+                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                "{task.fields[rate]}", TimeRemainingColumn(), console=self.console, transient=True,
+            )  # fmt: skip
+            self.progress.start()
+        what = "Reading conversations" if step.phase == "reading" else "Updating the profile"
+        if self.task is None or self.progress.tasks[self.task].description != what:
+            self.task = self.progress.add_task(what, total=step.total, rate="")
+        elapsed = self.progress.tasks[self.task].elapsed or 0
+        rate = f"{step.tokens / elapsed:,.0f} tokens/s" if elapsed > 0.5 and step.tokens else ""
+        self.progress.update(self.task, completed=step.done, total=step.total, rate=rate)
 
 
 def _engine_options(gpu_layers, ctx, threads, backend, base_url, verbose, api_key=None) -> dict:
@@ -135,43 +166,6 @@ def _engine_options(gpu_layers, ctx, threads, backend, base_url, verbose, api_ke
     }
     return {
         k: v for k, v in opts.items() if v is not None and not (k == "backend" and v == "llama")
-    }
-
-
-def _describe(op: dict) -> str:
-    action = op.get("op", "?")
-    if action == "add":
-        return f"add to {op.get('section')!s}: {op.get('text')!r}"
-    where = op.get("line") if op.get("line") is not None else op.get("line_id")
-    return f"{action} line {where}" + (f": {op.get('text')!r}" if op.get("text") else "")
-
-
-def _as_dict(result) -> dict:
-    return {
-        "status": result.status,
-        "update_id": result.update_id,
-        "model": result.model,
-        "messages_read": result.messages_read,
-        "messages_available": result.messages_available,
-        "messages_left": result.messages_left,
-        "evidence": result.evidence,
-        "batches": result.batches,
-        "prompt_tokens": result.prompt_tokens,
-        "completion_tokens": result.completion_tokens,
-        "version": result.version,
-        "applied": [
-            {
-                "op": c.action,
-                "section": c.section,
-                "line_id": c.line_id,
-                "text": c.text,
-                "evidence": list(c.evidence),
-            }
-            for c in result.applied
-        ],
-        "rejected": [{"op": op, "reason": reason} for op, reason in result.rejected],
-        "diff": result.diff,
-        "dry_run": result.dry_run,
     }
 
 
@@ -190,49 +184,15 @@ def _review_fn():
 
 
 def after_ingest(db, *, quiet: bool = False, model: str | None = None) -> None:
-    """Called by `pxprofile ingest` unless --no-update. Must never make the ingest fail."""
+    """Called by `pxprofile ingest` unless --no-update. Without a model on this machine nothing
+    is read (read means read by a model): one hint says how to get one."""
+    from pxprofile import infer
+
     console = stderr_console()
-
-    def say(msg: str) -> None:
-        if not quiet:
-            console.print(msg, markup=False, soft_wrap=True)
-
-    try:
-        from pxprofile import infer, signals
-        from pxprofile.cli.firstrun import offer_download
-
-        if signals.pending(db) == 0:
-            return
-        name = offer_download(db, model, quiet=quiet)
-        if not name or not _model_available(name):
-            console.print(NO_MODEL_HINT, markup=False, soft_wrap=True)
-            return
-        result = infer.update(db, model=name, progress=say)
-        say(result.summary())
-    except Exception as e:  # the ingest already succeeded; an update problem is a warning
-        from pxprofile.errors import PxprofileError
-
-        msg = str(e) if isinstance(e, PxprofileError) else f"{type(e).__name__}: {e}"
-        msg = " ".join(msg.split()).rstrip(".")
-        console.print(
-            f"Warning: the update after ingest did not run: {msg}. "
-            "Run `pxprofile update` to retry.",
-            markup=False,
-            soft_wrap=True,
-        )
-
-
-def _model_available(name: str) -> bool:
-    """The model's GGUF is on this machine (or ships in an installed package): no download."""
-    import importlib.util
-
-    from pxprofile.errors import ModelError
-    from pxprofile.models import get_model, local_path
-
-    try:
-        spec = get_model(name)
-    except ModelError:
-        return False
-    if spec.kind == "package":
-        return importlib.util.find_spec(spec.package) is not None
-    return local_path(spec) is not None
+    model = offer_download(db, model, quiet=quiet)  # the first-run download question
+    with _Bar(console, enabled=not quiet) as bar:
+        result = infer.after_ingest(db, model=model, progress=_say(console, quiet), on_step=bar)
+    if result is not None and result.status == "no-model":
+        console.print(NO_MODEL_HINT, markup=False, soft_wrap=True)
+    elif result is not None and not quiet:
+        console.print(result.summary(), markup=False, soft_wrap=True)
