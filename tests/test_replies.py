@@ -10,14 +10,14 @@ import pytest
 from fake_engine import add_conversation
 from standin_server import StandIn
 
-from pxprofile import infer
+from pxprofile import prompts
 from pxprofile.cli import app
 from pxprofile.engine import Segment, load_engine
 from pxprofile.errors import InferenceError, ModelError, PxprofileError
 from pxprofile.replies import MAX_DEPTH, check_usage, validate
 from pxprofile.store import open_db
 
-SCHEMA = infer.schema(["Communication style"], 2, ["E1", "E2"])
+SCHEMA = prompts.merge_schema(["Communication style"], 2, ["E1", "E2"], max_ops=6)
 
 
 def op(**kw):
@@ -125,17 +125,26 @@ def test_an_update_with_78_operations_changes_nothing(runner, tmp_path):
     db = open_db(path)
     add_conversation(db, "c1", [("user", "I prefer tables over prose."), ("assistant", "Ok.")])
     db.conn.close()
+    def respond(body):  # reads honestly, then proposes 78 operations where 6 are allowed
+        fmt = body.get("response_format") or {}
+        schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
+        item = schema["properties"].get("observations", {}).get("items")
+        if item is None:
+            return json.dumps({"operations": [op(text=f"Line {i}") for i in range(78)]})
+        kind = item["properties"]["kind"]["enum"][0]
+        label = item["properties"]["messages"]["items"]["enum"][0]
+        seen = {"kind": kind, "text": "Prefers tables over prose", "messages": [label]}
+        return json.dumps({"observations": [seen]})
+
     with StandIn() as srv:
-        srv.respond = lambda body: json.dumps(
-            {"operations": [op(text=f"Line {i}") for i in range(78)]}
-        )
+        srv.respond = respond
         result = runner.invoke(
             app,
             ["update", "--db", str(path), "--backend", "openai", "--base-url", srv.url,
              "--model", "standin"],
         )  # fmt: skip
     assert result.exit_code == 1
-    assert "78 items where at most 6" in result.stderr
+    assert "78 items where at most 8 are allowed" in result.stderr
     assert "Traceback" not in result.output
     rows = open_db(path).execute("select count(*) from profile_lines").fetchone()[0]
     assert rows == 0
