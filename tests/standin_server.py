@@ -63,10 +63,17 @@ class StandIn:
 
 
 def propose(text: str):
-    """A compromised model: add ``text`` to the first section, citing every allowed label."""
+    """A compromised model: in the reading step it observes ``text`` as a preference, citing the
+    messages it read; in the merge step it adds ``text`` to the first section, citing every
+    allowed label."""
 
     def respond(body: dict) -> str:
         schema = body["response_format"]["json_schema"]["schema"]
+        if "observations" in schema["properties"]:
+            item = schema["properties"]["observations"]["items"]["properties"]
+            labels = item["messages"]["items"]["enum"][: item["messages"].get("maxItems", 3)]
+            seen = {"kind": "preference", "text": text[:160], "messages": labels}
+            return json.dumps({"observations": [seen]}, ensure_ascii=False)
         item = schema["properties"]["operations"]["items"]["properties"]
         labels = item["evidence"]["items"]["enum"][: item["evidence"].get("maxItems", 3)]
         op = {
