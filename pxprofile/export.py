@@ -350,7 +350,8 @@ def select_with_model(lines: list[Line], task: str, engine: Any) -> tuple[list[L
         "properties": {
             "relevant": {
                 "type": "array",
-                "items": {"type": "integer", "minimum": 1, "maximum": max(len(lines), 1)},
+                # an enum: llama.cpp's grammar enforces it, not integer bounds
+                "items": {"type": "integer", "enum": list(range(1, max(len(lines), 1) + 1))},
                 "maxItems": min(len(lines), RANK_SCHEMA_MAX),
             }
         },

@@ -268,7 +268,9 @@ def merge_schema(sections: list[str], n_lines: int, labels: list[str], max_ops: 
                     "properties": {
                         "op": {"type": "string", "enum": ["add", "revise", "retire"]},
                         "section": {"type": "string", "enum": sections},
-                        "line": {"type": "integer", "minimum": 0, "maximum": max(n_lines, 0)},
+                        # an enum, not minimum/maximum: llama.cpp's grammar enforces an enum
+                        # but not integer bounds (a small model wrote 1000000000000000)
+                        "line": {"type": "integer", "enum": list(range(max(n_lines, 0) + 1))},
                         "text": {"type": "string", "maxLength": MAX_LINE},
                         "evidence": {
                             "type": "array",

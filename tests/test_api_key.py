@@ -48,6 +48,7 @@ def test_api_key_option_wins_over_the_environment(monkeypatch, runner, tmp_path)
     add_conversation(db, "c1", [("user", "I prefer tables over prose."), ("assistant", "Ok.")])
     db.conn.close()
     with StandIn() as srv:
+        srv.content = '{"observations": []}'  # the reading step finds nothing: no merge call
         result = runner.invoke(
             app,
             ["update", "--db", str(path), "--backend", "openai", "--base-url", srv.url,

@@ -226,7 +226,11 @@ def test_sigsegv_in_the_model_process_during_update_changes_nothing(env_setup, t
 
     _update_ok(update, {**run, "env": {k: v for k, v in env.items() if k != PIDFILE_ENV}})
     assert "- Uses British spelling\n" in profile.read_text()
-    assert len(tables["digested"]) < db.execute("select count(*) from digested").fetchone()[0]
+    # the next update ran the model to the end: it read (stored readings) and finished; whether
+    # the tiny model's proposals pass the checks (and so what counts as read) is not at stake
+    [last] = db.execute("select status from updates order by id desc limit 1").fetchall()
+    assert last[0] in ("ok", "noop", "rejected")
+    assert db.execute("select count(*) from readings").fetchone()[0] > 0
 
 
 def test_an_interrupted_request_leaves_no_stale_reply_behind():

@@ -114,7 +114,7 @@ def test_the_update_after_ingest_asks_too(hub, env_setup, tmp_path):
     )
     assert "Ingested conversations.json (chatgpt): 1 conversation, 2 messages added" in out
     assert QUESTION in out and "qwen3-4b is ready." in out
-    assert "Warning: the update after ingest did not run:" in out  # no weights in the stand-in
+    assert "Warning: the profile was not updated:" in out  # no weights in the stand-in
     assert code == 0  # the ingest itself succeeded
     assert _config()["model"]["default"] == "qwen3-4b" and _downloads(hub) == 1
 

@@ -84,9 +84,9 @@ def _conv_id(conv: dict) -> str:
     cid = conv.get("conversation_id") or conv.get("id")
     if isinstance(cid, str) and cid:
         return cid
-    return "h" + content_hash(
-        conv.get("title"), conv.get("create_time"), sorted(conv.get("mapping") or {})
-    )
+    mapping = conv.get("mapping")
+    keys = sorted(mapping) if isinstance(mapping, dict) else []
+    return "h" + content_hash(conv.get("title"), conv.get("create_time"), keys)
 
 
 def parse_conversation(conv: dict) -> Conversation:

@@ -55,7 +55,9 @@ INJECTED = (
 
 
 def matches(first: Any) -> bool:
-    if not isinstance(first, dict) or first.get("type") not in LINE_TYPES:
+    if not isinstance(first, dict) or not isinstance(first.get("type"), str):
+        return False
+    if first["type"] not in LINE_TYPES:
         return False
     if isinstance(first.get("sessionId"), str):  # 2.1.x files start with mode lines
         return True

@@ -44,7 +44,8 @@ OUTPUTS = ("function_call_output", "custom_tool_call_output")
 def matches(first: Any) -> bool:
     return (
         isinstance(first, dict)
-        and first.get("type") in LINE_TYPES
+        and isinstance(first.get("type"), str)
+        and first["type"] in LINE_TYPES
         and isinstance(first.get("payload"), dict)
     )
 
