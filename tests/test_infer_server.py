@@ -54,7 +54,8 @@ def test_parallel_reading_steps_run_concurrently(tmp_path, server):
 
 
 def test_ctrl_c_keeps_what_was_read_and_the_next_update_continues(tmp_path):
-    slow = StandIn(Perfect(PLANTED, delay=1.0)).start()
+    # slow enough that the update is still reading when Ctrl-C comes, even on a loaded machine
+    slow = StandIn(Perfect(PLANTED, delay=4.0)).start()
     try:
         path = tmp_path / "px.db"
         db = open_db(path)
@@ -78,6 +79,7 @@ def test_ctrl_c_keeps_what_was_read_and_the_next_update_continues(tmp_path):
         [row] = db["updates"].rows
         assert row["status"] == "interrupted"
         assert not profile.profile_file().exists()  # nothing half-done was written
+        slow.model.delay = 0.0
         seen = len(slow.prompts)
         result = infer.update(
             db, model="standin", engine_options={"backend": "openai", "base_url": slow.url,
