@@ -512,31 +512,17 @@ def _unit_cluster(u: signals.Unit) -> proposals.Cluster:
 # --- after ingest ------------------------------------------------------------------------------
 
 
-def model_available(name: str) -> bool:
-    """The model's GGUF is on this machine (or ships in an installed package): no download."""
-    import importlib.util
-
-    from .models import get_model, local_path
-
-    try:
-        spec = get_model(name)
-    except ModelError:
-        return False
-    if spec.kind == "package":
-        return importlib.util.find_spec(spec.package) is not None
-    return local_path(spec) is not None
-
-
 def after_ingest(
     db, *, model: str | None = None, progress=None, on_step=None
 ) -> UpdateResult | None:
     """The update `pxprofile ingest` runs: None when nothing is new; when no model is on this
     machine: status "no-model" (nothing is read then: read means read by a model)."""
     from .engine import resolve_model_name
+    from .models import on_this_machine
 
     if signals.pending(db) == 0:
         return None
     name = resolve_model_name(model)
-    if not name or not model_available(name):
+    if not name or not on_this_machine(name):
         return UpdateResult(status="no-model")
     return update(db, model=name, progress=progress, on_step=on_step)

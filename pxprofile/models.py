@@ -203,6 +203,20 @@ def _shipped_file(spec: ModelSpec) -> Path | None:
     return None
 
 
+def on_this_machine(name: str) -> bool:
+    """NAME's GGUF is on this machine (or ships in an installed package): using it downloads
+    nothing. An unknown name is not."""
+    import importlib.util
+
+    try:
+        spec = get_model(name)
+    except ModelError:
+        return False
+    if spec.kind == "package":
+        return importlib.util.find_spec(spec.package) is not None
+    return local_path(spec) is not None
+
+
 def local_path(spec: ModelSpec) -> Path | None:
     """Where the model's GGUF is on disk now, or None (not downloaded / not yet assembled)."""
     if spec.kind == "file":

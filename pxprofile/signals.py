@@ -28,9 +28,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .export import estimate_tokens
 from .guard import own_words
-from .profile import normalize, similar
+from .text import estimate_tokens, normalize, similar, truncate
 
 MAX_TURN_CHARS = 1200  # the user's own words in one turn
 MAX_REPLY_CHARS = 500  # an assistant reply shown as context (head and tail)
@@ -115,17 +114,6 @@ class Material:
     voiceless_ids: set[str] = field(default_factory=set)  # read without the model
     user_messages: int = 0  # unread messages in the user's voice
     unread: int = 0  # all unread messages
-
-
-def truncate(text: str, limit: int) -> str:
-    text = " ".join((text or "").split())
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    if space > limit * 0.6:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:") + "…"
 
 
 def head_tail(text: str, limit: int) -> str:

@@ -183,27 +183,13 @@ def _update_profile(db, model: str | None) -> str | None:
     a timer must never start a multi-gigabyte download. Returns its summary line."""
     from . import infer
     from .engine import resolve_model_name
+    from .models import on_this_machine
 
     name = resolve_model_name(model)
-    if not name or not _model_on_disk(name):
+    if not name or not on_this_machine(name):
         return (
             "New sessions were recorded, but no local model is set up: run "
             "`pxprofile model use NAME`, then `pxprofile update`."
         )
     done = infer.update(db, model=name)
     return done.summary() if done.status != "nothing-new" else None
-
-
-def _model_on_disk(name: str) -> bool:
-    import importlib.util
-
-    from .errors import ModelError
-    from .models import get_model, local_path
-
-    try:
-        spec = get_model(name)
-    except ModelError:
-        return False
-    if spec.kind == "package":
-        return importlib.util.find_spec(spec.package) is not None
-    return local_path(spec) is not None
