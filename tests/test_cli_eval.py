@@ -13,7 +13,6 @@ import threading
 
 import pytest
 from test_evaluate import JudgeEngine, make_history, seed_profile
-from test_server_backend import server  # noqa: F401 - the llama.cpp server fixture
 
 from pxprofile.cli import app
 
@@ -155,13 +154,13 @@ def _drain(fd: int, into: list[bytes]) -> None:
 
 
 # -- a real llama.cpp server (python -m llama_cpp.server) on 127.0.0.1 -------------------------
-# test_server_backend's module-scoped fixture starts it (gemma3-270m, n_ctx 1024, one thread)
+# conftest's module-scoped llama_server fixture starts it (gemma3-270m, n_ctx 1024, one thread)
 
 
 @pytest.mark.model
-def test_llama_cpp_server_scores_selection_only(server, dbpath):  # noqa: F811
+def test_llama_cpp_server_scores_selection_only(llama_server, dbpath):
     ok = _run(["--db", str(dbpath), "--json", "--limit", "1", "--backend", "openai",
-               "-m", "gemma3-270m", "--base-url", server])  # fmt: skip
+               "-m", "gemma3-270m", "--base-url", llama_server])  # fmt: skip
     assert ok.returncode == 0, ok.stderr
     d = json.loads(ok.stdout)
     assert (d["pairs"], d["left_out"], d["calls"]) == (1, 1, 5)  # 4 selections + 1 refused reply

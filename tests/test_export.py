@@ -417,7 +417,9 @@ def test_task_with_a_model_keeps_what_it_ranks_plus_answer_sections():
         "Task: plan a weekend" in user[0].text
         and "4. Interests: Cycling and hill climbs" in user[0].text
     )
-    assert schema["properties"]["relevant"]["items"]["enum"] == list(range(1, len(TASK_PROFILE) + 1))
+    assert schema["properties"]["relevant"]["items"]["enum"] == list(
+        range(1, len(TASK_PROFILE) + 1)
+    )
 
 
 def test_task_with_unusable_model_output_is_an_error():

@@ -4,12 +4,7 @@ Instruct (a chat template). Tiny models write poor profiles: these tests check m
 must hold whatever they write (read means read, provenance, nothing half-written)."""
 
 import json
-import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 
 import pytest
 from fake_engine import add_conversation
@@ -114,44 +109,6 @@ def test_smollm2_with_a_chat_template_reads_every_message(smollm2, tmp_path):
 
 
 # --- a real OpenAI-compatible server, concurrent reading steps ---------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
-    from pxprofile.models import resolve_path
-
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("server") / "server.log", "w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_path("gemma3-270m")),
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "1"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/models", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log.seek(0)
-                pytest.fail("llama_cpp.server did not start:\n" + log.read()[-3000:])
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
 
 
 def test_parallel_reading_steps_against_llama_cpp_server(llama_server, tmp_path):

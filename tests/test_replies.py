@@ -125,6 +125,7 @@ def test_an_update_with_78_operations_changes_nothing(runner, tmp_path):
     db = open_db(path)
     add_conversation(db, "c1", [("user", "I prefer tables over prose."), ("assistant", "Ok.")])
     db.conn.close()
+
     def respond(body):  # reads honestly, then proposes 78 operations where 6 are allowed
         fmt = body.get("response_format") or {}
         schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")

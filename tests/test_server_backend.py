@@ -5,10 +5,6 @@ pydantic-settings), which are in pxprofile's dev extra.
 """
 
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
@@ -30,41 +26,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    from pxprofile.models import resolve_path
-
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("server") / "server.log", "w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_path("gemma3-270m")),
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "1"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/models", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log.seek(0)
-                pytest.fail("llama_cpp.server did not start:\n" + log.read()[-3000:])
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-
-
 @pytest.fixture
-def engine(server):
-    return load_engine("gemma3-270m", backend="openai", base_url=server)
+def engine(llama_server):
+    return load_engine("gemma3-270m", backend="openai", base_url=llama_server)
 
 
 def test_schema_constrained_completion_over_http(engine):
@@ -92,8 +56,8 @@ def test_token_counts_use_the_local_tokenizer_when_the_model_is_known(engine):
     assert engine.count_tokens(text) == load_tokenizer("gemma3-270m").count_tokens(text)
 
 
-def test_unknown_remote_model_estimates_token_counts(server):
-    e = load_engine("some-remote-model", backend="openai", base_url=server)
+def test_unknown_remote_model_estimates_token_counts(llama_server):
+    e = load_engine("some-remote-model", backend="openai", base_url=llama_server)
     assert e.n_ctx == 8192 and e.prompt_style == "default"
     assert e.count_tokens("x" * 30) == 10
 
