@@ -301,10 +301,9 @@ class OpenAIEngine(Engine):
             }
         return {"type": "json_object", "schema": schema}  # llama-cpp-python's server
 
-    def complete(
-        self, system: str, user: list[Segment], *, schema: dict | None = None, max_tokens: int = 512
-    ) -> Completion:
-        body: dict[str, Any] = {
+    def _body(self, system: str, user: list[Segment], **extra: Any) -> dict[str, Any]:
+        """A chat-completions request: deterministic, not streamed, special tokens defused."""
+        return {
             "model": self.name,
             "messages": [
                 {"role": "system", "content": neutralize_special_tokens(system)},
@@ -312,9 +311,14 @@ class OpenAIEngine(Engine):
             ],
             "temperature": 0,
             "seed": SEED,
-            "max_tokens": max_tokens,
             "stream": False,
+            **extra,
         }
+
+    def complete(
+        self, system: str, user: list[Segment], *, schema: dict | None = None, max_tokens: int = 512
+    ) -> Completion:
+        body = self._body(system, user, max_tokens=max_tokens)
         # OpenAI-style json_schema first (llama.cpp server, vLLM, Ollama); servers that reject it
         # (llama-cpp-python's answers 500) get llama-cpp-python's json_object + schema instead.
         styles = [self._schema_style] + [
@@ -367,19 +371,7 @@ class OpenAIEngine(Engine):
     # -- scoring: what OpenAI-compatible servers can return
     def option_logprobs(self, system: str, user: list[Segment], options: list[str]) -> list[float]:
         """From the top_logprobs of a one-token reply; -inf for an option outside them."""
-        body: dict[str, Any] = {
-            "model": self.name,
-            "messages": [
-                {"role": "system", "content": neutralize_special_tokens(system)},
-                {"role": "user", "content": self._user_text(user)},
-            ],
-            "temperature": 0,
-            "seed": SEED,
-            "max_tokens": 1,
-            "logprobs": True,
-            "top_logprobs": TOP_LOGPROBS,
-            "stream": False,
-        }
+        body = self._body(system, user, max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS)
         status, payload = self._post(body)
         try:
             top = payload["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
