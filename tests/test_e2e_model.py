@@ -50,7 +50,10 @@ def test_evidence_to_constrained_operations_to_profile(gemma_engine, tmp_path):
         for ln in model_lines:  # provenance: each line rests on what the model was shown
             assert ln.evidence and set(ln.evidence) <= {"c1:0", "c1:1", "c2:0", "c2:1"}
             assert guard.line_problem(ln.text) is None and len(ln.text) <= infer.MAX_TEXT
-        assert signals.pending(db) == 0
+        if not result.errors:
+            assert signals.pending(db) == 0
+        else:  # a merge batch whose proposals were all rejected leaves its readings unread
+            assert row["error"] and signals.pending(db) > 0
     else:
         assert text == before  # unusable or empty output changes nothing
         assert result.applied == []
