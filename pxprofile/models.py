@@ -440,7 +440,7 @@ def remove_model(name: str) -> str:
         removed = _delete_cached(spec.repo, spec.file)
         if not removed:
             raise ModelError(f"Model {name} is not downloaded; nothing to remove.")
-        message = f"Deleted {spec.file} from the Hugging Face cache ({_fmt_size(removed)} freed)."
+        message = f"Deleted {spec.file} from the Hugging Face cache ({format_size(removed)} freed)."
     if default_model() == name:
         config.get("model", {}).pop("default", None)
         message += " It was the default model; choose another with `pxprofile model use NAME`."
@@ -478,7 +478,7 @@ def set_default(name: str) -> ModelSpec:
 # ---------------------------------------------------------------- listing
 
 
-def _fmt_size(n: int | None) -> str:
+def format_size(n: int | None) -> str:
     if not n:
         return "-"
     size = float(n)
@@ -510,7 +510,7 @@ def describe(spec: ModelSpec, *, default: str | None = None) -> dict[str, Any]:
         "status": status(spec),
         "default": spec.name == default,
         "size": size,
-        "size_human": _fmt_size(size),
+        "size_human": format_size(size),
         "context_length": spec.context_length,
         "prompt_style": spec.prompt_style,
         "repo": spec.repo,

@@ -24,7 +24,7 @@ def offer_download(db, model: str | None, *, backend: str = "llama", quiet: bool
     spec = firstrun.download_offer(model)
     if spec is None or signals.pending(db) == 0:
         return chosen
-    question = f"Download {spec.name} ({models._fmt_size(spec.size)}) from Hugging Face? [Y/n] "
+    question = f"Download {spec.name} ({models.format_size(spec.size)}) from Hugging Face? [Y/n] "
     answer = _yes(question)
     if not answer:
         if answer is False:  # a "no" is remembered; end of input is not an answer

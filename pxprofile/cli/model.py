@@ -158,7 +158,7 @@ def _info_lines(name, spec, data, gpu) -> list[tuple[str, object]]:
     return [
         ("name", name),
         ("path", data["path"]),
-        ("size", models._fmt_size(data["size"])),
+        ("size", models.format_size(data["size"])),
         ("architecture", g["architecture"]),
         ("context length", g["context_length"]),
         ("layers", g["layers"]),
