@@ -379,15 +379,16 @@ def select_with_model(lines: list[Line], task: str, engine: Any) -> tuple[list[L
 
 def egress_problems(lines: list[Line]) -> list[tuple[str, str]]:
     """(text, reason) for every line or section title an export must not carry unless forced:
-    guard.egress_problems (secrets and PII, URLs, image markdown, HTML, instructions, ...)."""
-    from .guard import egress_problems as guard_problems
+    guard.egress_problems (secrets and PII, URLs, image markdown, HTML, instructions, ...), on
+    the texts that egress_cache has not already cleared."""
+    from .egress_cache import egress_problems as unchecked_problems
 
     texts: list[str] = []
     for ln in lines:
         for t in (ln.section, ln.text):
             if t not in texts:
                 texts.append(t)
-    return guard_problems(texts)
+    return unchecked_problems(texts)
 
 
 def _shown(text: str) -> str:
