@@ -56,6 +56,7 @@ from typing import Any
 from .errors import InferenceError, ModelError
 from .replies import check_usage
 from .replies import validate as validate_reply
+from .text import estimate_tokens
 
 DEFAULT_N_CTX = 8192
 SEED = 0
@@ -219,14 +220,14 @@ class Tokenizer:
 
 
 class EstimatingTokenizer:
-    """Where no local tokenizer exists (a remote-only model): ~3 characters a token, rounded up,
+    """Where no local tokenizer exists (a remote-only model): text.estimate_tokens(safe=True),
     which over-counts for English so budgets stay on the safe side."""
 
     def __init__(self, name: str):
         self.name = name
 
     def count_tokens(self, text: str) -> int:
-        return -(-len(text) // 3)
+        return estimate_tokens(text, safe=True)
 
 
 class OpenAIEngine(Engine):

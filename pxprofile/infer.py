@@ -26,7 +26,6 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from . import prompts, proposals, reading, signals
@@ -34,6 +33,7 @@ from .engine import TruncatedOutputError
 from .errors import InferenceError, ModelError, PxprofileError
 from .profile import Change
 from .store import write_tx
+from .text import utc_now
 
 DEFAULT_BUDGET = 20_000  # tokens of chat material a plain update reads (most informative first)
 MERGE_MAX_OPS = 8
@@ -102,10 +102,6 @@ class UpdateResult:
         return as_dict(self)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 @contextlib.contextmanager
 def _no_interrupt():
     """Ctrl-C waits until the block is done (a profile write and its record stay together)."""
@@ -129,7 +125,7 @@ def _start(db, profile, model, mode) -> int:
             .insert(
                 {
                     "profile": profile or "default",
-                    "started_at": _now(),
+                    "started_at": utc_now(),
                     "model": model,
                     "mode": mode,
                     "status": "running",
@@ -166,7 +162,7 @@ def _record(db, uid, r: UpdateResult, finished: bool = False) -> None:
             "version": r.version, "error": " ".join(r.errors) or None,
         }  # fmt: skip
         if finished:
-            row |= {"status": r.status, "finished_at": _now()}
+            row |= {"status": r.status, "finished_at": utc_now()}
         db["updates"].update(uid, row)
 
 

@@ -15,13 +15,13 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from . import prompts
 from .engine import TruncatedOutputError
 from .errors import InferenceError, ModelError, PxprofileError
 from .signals import Unit
 from .store import write_tx
+from .text import utc_now
 
 MAX_UNITS_PER_CALL = 8
 OBSERVATIONS_PER_UNIT = 3
@@ -283,10 +283,6 @@ def read_all_calls(
 # --- storage ---------------------------------------------------------------------------------
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def cached(db, model: str, units: list[Unit]) -> dict[str, Reading]:
     """Readings this model already made of exactly these units (reused, never redone)."""
     out: dict[str, Reading] = {}
@@ -330,7 +326,7 @@ def store(db, model: str, reading: Reading, update_id: int | None) -> int:
                 "observations": json.dumps([o.as_dict() for o in reading.observations]),
                 "prompt_tokens": reading.prompt_tokens,
                 "completion_tokens": reading.completion_tokens,
-                "created_at": _now(),
+                "created_at": utc_now(),
                 "update_id": update_id,
             },
             replace=True,
