@@ -47,16 +47,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import text as text_rules
 from .errors import InferenceError, ModelError
 from .replies import check_usage
 from .replies import validate as validate_reply
-from .text import estimate_tokens
+from .text import estimate_tokens, strip_think
 
 DEFAULT_N_CTX = 8192
 SEED = 0
@@ -93,33 +93,14 @@ class Prompt:
 
 # ---------------------------------------------------------------- helpers
 
-_THINK_RE = re.compile(r"<think>.*?</think>", re.DOTALL)
-
-
-def strip_think(text: str, *, opened: bool = False) -> str:
-    """Drop <think>...</think> reasoning. OPENED: the prompt itself ended with "<think>", so the
-    output starts inside the block. Reasoning cut off before its "</think>" leaves nothing."""
-    if opened:
-        text = text.split("</think>", 1)[1] if "</think>" in text else ""
-    text = _THINK_RE.sub("", text).strip()
-    return "" if text.startswith("<think>") else text
-
-
-# Special-token strings of common chat formats (ChatML/Qwen, Llama 2/3, Gemma, Mistral, Phi, ...).
-_SPECIAL_RE = re.compile(
-    r"<\|[A-Za-z0-9_./:-]{1,40}\|>"  # <|im_start|>, <|eot_id|>, <|start_header_id|>, <|user|> ...
-    r"|<(?:/?s|bos|eos|pad|unk|mask|start_of_turn|end_of_turn|start_of_image|end_of_image"
-    r"|/?think|/?tool_call|/?tool_response)>"
-    r"|\[/?INST\]|<</?SYS>>|\[/?(?:AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS|SYSTEM_PROMPT)\]",
-    re.IGNORECASE,
-)
-
 
 def neutralize_special_tokens(text: str) -> str:
     """Break known special-token strings with a WORD JOINER (U+2060) after the first character, so a
     server that tokenizes the whole prompt with special-token parsing on reads them as plain text.
     Used where token-level isolation is impossible (the HTTP backend)."""
-    return _SPECIAL_RE.sub(lambda m: m.group(0)[0] + "\u2060" + m.group(0)[1:], text)
+    return text_rules.SPECIAL_TOKEN_RE.sub(
+        lambda m: m.group(0)[0] + "\u2060" + m.group(0)[1:], text
+    )
 
 
 def _segments(user) -> list[Segment]:

@@ -33,10 +33,10 @@ from .engine import (
     Segment,
     _parse_json,
     _segments,
-    strip_think,
 )
 from .errors import InferenceError, ModelError
 from .replies import validate as validate_reply
+from .text import strip_think
 
 AMX_FLAGS = ("amx_tile", "amx_int8", "amx_bf16")
 EXTRA_BUFTS_ENV = "PXPROFILE_EXTRA_BUFTS"

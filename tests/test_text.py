@@ -88,13 +88,15 @@ def test_invisible_characters_have_one_owner():
         "<bos>",
     ],
 )
-def test_special_tokens_cover_the_engine_copy_and_the_guard_rule(token):
+def test_special_tokens_are_neutralised_by_the_engine_and_refused_by_the_guard(token):
     from pxprofile import engine, guard
 
     assert text.SPECIAL_TOKEN_RE.search(token)
-    # whatever the engine's copy finds, the shared pattern finds too
-    if engine._SPECIAL_RE.search(token):
-        assert text.SPECIAL_TOKEN_RE.search(token)
+    # the HTTP backend breaks every one of them (one pattern, text.SPECIAL_TOKEN_RE)
+    broken = engine.neutralize_special_tokens(f"a {token} b")
+    assert (
+        not text.SPECIAL_TOKEN_RE.search(broken) and broken.replace("\u2060", "") == f"a {token} b"
+    )
     # the guard refuses the turn tokens (a subset): a profile line may name <think> or <pad>
     assert guard.TURN_TOKEN_RE is text.TURN_TOKEN_RE
     if text.TURN_TOKEN_RE.search(token):
@@ -105,16 +107,15 @@ def test_special_tokens_cover_the_engine_copy_and_the_guard_rule(token):
 NOT_TURN_TOKENS = {"<think>", "[TOOL_CALLS]"}
 
 
-def test_strip_think_matches_the_engine_copy():
-    from pxprofile import engine
-
-    for raw, opened in [
-        ("<think>hmm</think> answer", False),
-        ("reasoning</think>answer", True),
-        ("<think>cut off", False),
-        ("no reasoning", False),
+def test_strip_think():
+    for raw, opened, want in [
+        ("<think>hmm</think> answer", False, "answer"),
+        ("reasoning</think>answer", True, "answer"),
+        ("<think>cut off", False, ""),
+        ("cut off inside", True, ""),
+        ("no reasoning", False, "no reasoning"),
     ]:
-        assert text.strip_think(raw, opened=opened) == engine.strip_think(raw, opened=opened)
+        assert text.strip_think(raw, opened=opened) == want
 
 
 OWN_WORDS = [
