@@ -12,11 +12,16 @@
         search query or any text.
 
 Selection. ``conversation``: an id, native id or unique part of one (as `chats show`).
-``source``: a sources row id, or the path of an ingested file (as given, or resolved);
-everything imported from it goes. ``search``: every message whose text matches the words
-(full-text) or contains the query as a substring (case-insensitive), plus pairs and feedback
-whose copied texts contain it. Retired lines stay in the profile's history (`pxprofile
-history`), as every retired line does.
+``source``: a sources row id, or the path of an ingested file (as given, or resolved; every
+import from that path); everything imported from it goes. ``search``: every message whose text
+matches the words (full-text) or contains the query as a substring (case-insensitive), plus
+pairs and feedback whose copied texts contain it. Retired lines stay in the profile's history
+(`pxprofile history`), as every retired line does.
+
+A source may have brought memories (a memory file, or memories.json in a Claude export): the
+profile lines it added that the user left as they were are retired too (user-owned lines that
+the import releases, see imported.sort_out); the lines the user changed, or had before the
+import, stay and are counted; the records of where the lines came from (imported_lines) go.
 """
 
 from __future__ import annotations
@@ -37,14 +42,22 @@ class ForgetPlan:
     pairs: list[str] = field(default_factory=list)
     feedback: list[str] = field(default_factory=list)
     sources: list[int] = field(default_factory=list)
-    lines: list = field(default_factory=list)  # profile.Line to retire
+    lines: list = field(default_factory=list)  # profile.Line to retire (model lines, then imported)
     diff: str = ""
     titles: list[str] = field(default_factory=list)  # for the preview
+    imported: list[int] = field(default_factory=list)  # imported_lines records deleted
+    released: list[int] = field(default_factory=list)  # imported user lines among ``lines``
+    kept: list[str] = field(default_factory=list)  # imported lines the user changed or had
 
     @property
     def empty(self) -> bool:
         return not (
-            self.messages or self.conversations or self.pairs or self.feedback or self.sources
+            self.messages
+            or self.conversations
+            or self.pairs
+            or self.feedback
+            or self.sources
+            or self.imported
         )
 
     def summary(self) -> str:
@@ -60,10 +73,16 @@ class ForgetPlan:
         if self.sources:
             text += f" and the record of {n(len(self.sources), 'imported file')}"
         text += "."
-        if self.lines:
-            verb = "rests" if len(self.lines) == 1 else "rest"
+        orphans = len(self.lines) - len(self.released)
+        if orphans:
+            verb = "rests" if orphans == 1 else "rest"
+            text += f" {n(orphans, 'profile line')} {verb} only on them and will be retired."
+        if self.released:
+            text += f" {n(len(self.released), 'profile line')} imported from it will be retired."
+        if self.kept:
             text += (
-                f" {n(len(self.lines), 'profile line')} {verb} only on them and will be retired."
+                f" {n(len(self.kept), 'line')} imported from it that you changed or had before "
+                f"will stay."
             )
         return text
 
@@ -77,6 +96,7 @@ class ForgetPlan:
             "sources": len(self.sources),
             "lines_retired": len(self.lines),
             "lines": [ln.text for ln in self.lines],
+            "kept": list(self.kept),
         }
 
 
@@ -88,17 +108,24 @@ class ForgetResult:
     feedback: int = 0
     sources: int = 0
     lines_retired: int = 0
+    kept: int = 0  # imported lines kept: the user changed them or had them before
     version: int | None = None
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
     def summary(self) -> str:
-        return (
+        text = (
             f"Deleted {plural(self.messages, 'message')} "
             f"({plural(self.conversations, 'conversation')}, {plural(self.pairs, 'pair')}, "
-            f"{self.feedback} feedback); retired {plural(self.lines_retired, 'profile line')}."
+            f"{self.feedback} feedback)"
         )
+        if self.sources:
+            text += f" and the record of {plural(self.sources, 'imported file')}"
+        text += f"; retired {plural(self.lines_retired, 'profile line')}."
+        if self.kept:
+            text += f" Kept {plural(self.kept, 'imported line')} you changed or had before."
+        return text
 
 
 def _ids(rows) -> list:
@@ -125,20 +152,28 @@ def plan_forget(
     if conversation is not None:
         plan = _plan_conversations(db, [_conversation(db, conversation)], "conversation")
     elif source is not None:
-        sid = _source(db, source)
-        convs = _ids(db.execute("select id from conversations where source_id = ?", [sid]))
+        sids = _sources(db, source)
+        q, args = _in(sids)
+        convs = _ids(db.execute(f"select id from conversations where source_id in ({q})", args))
         plan = _plan_conversations(db, convs, "source")
-        extra = _ids(db.execute("select id from messages where source_id = ?", [sid]))
+        extra = _ids(db.execute(f"select id from messages where source_id in ({q})", args))
         plan.messages = sorted(set(plan.messages) | set(extra))
         plan.pairs = sorted(
             set(plan.pairs)
-            | set(_ids(db.execute("select id from pairs where source_id = ?", [sid])))
+            | set(_ids(db.execute(f"select id from pairs where source_id in ({q})", args)))
         )
         plan.feedback = sorted(
             set(plan.feedback)
-            | set(_ids(db.execute("select id from feedback where source_id = ?", [sid])))
+            | set(_ids(db.execute(f"select id from feedback where source_id in ({q})", args)))
         )
-        plan.sources = [sid]
+        plan.sources = sids
+        plan.imported = _ids(
+            db.execute(
+                "select id from imported_lines where source_sha256 in "
+                f"(select sha256 from sources where id in ({q}))",
+                args,
+            )
+        )
     else:
         plan = _plan_search(db, search or "")
     _add_message_signals(db, plan)
@@ -152,7 +187,9 @@ def _conversation(db, ref: str) -> str:
     return resolve_conversation(db, ref)["id"]
 
 
-def _source(db, ref: str) -> int:
+def _sources(db, ref: str) -> list[int]:
+    """The sources row with this id, or every import of the file at this path (a file ingested
+    again after it changed has a row for each version)."""
     rows = []
     if ref.isdigit():
         rows = _ids(db.execute("select id from sources where id = ?", [int(ref)]))
@@ -160,13 +197,14 @@ def _source(db, ref: str) -> int:
         candidates = {ref, str(Path(ref).expanduser().resolve())}
         rows = _ids(
             db.execute(
-                f"select id from sources where path in ({','.join('?' * len(candidates))})",
+                f"select id from sources where path in ({','.join('?' * len(candidates))}) "
+                "order by id",
                 list(candidates),
             )
         )
     if not rows:
         raise InputError(f"no imported file {ref!r}. Give the path you ingested, or its source id.")
-    return rows[0]
+    return rows
 
 
 def _plan_conversations(db, convs: list[str], kind: str) -> ForgetPlan:
@@ -247,27 +285,49 @@ def _add_message_signals(db, plan: ForgetPlan) -> None:
 
 
 def _plan_lines(db, plan: ForgetPlan, profile: str | None) -> None:
-    """Model lines whose every piece of supporting evidence is among the deleted messages."""
+    """Model lines whose every piece of supporting evidence is among the deleted messages, and
+    the lines the deleted imports added that the user left as they were."""
     from . import profile as profile_mod
 
-    if not plan.messages or not profile_mod.profile_file(profile).exists():
+    if not (plan.messages or plan.imported) or not profile_mod.profile_file(profile).exists():
         return
     gone = set(plan.messages)
     lines = profile_mod.current_lines(db, profile)
     orphans = [
         ln for ln in lines if ln.author == "model" and ln.evidence and set(ln.evidence) <= gone
     ]
-    plan.lines = orphans
-    if orphans:
-        result = profile_mod.apply_changes(db, _retirements(orphans), profile=profile, dry_run=True)
+    released = _plan_imported(db, plan, profile)
+    plan.lines = orphans + [ln for ln in lines if ln.id in released]
+    plan.released = [ln.id for ln in plan.lines if ln.id in released]
+    if plan.lines:
+        result = profile_mod.apply_changes(
+            db, _retirements(plan.lines), profile=profile, dry_run=True, release=plan.released
+        )
         plan.diff = result.diff
+
+
+def _plan_imported(db, plan: ForgetPlan, profile: str | None) -> set[int]:
+    """The ids of the imported lines to retire; the texts of those that stay go to plan.kept."""
+    from .imported import sort_out
+    from .text import profile_name
+
+    if not plan.imported:
+        return set()
+    pname = profile_name(profile)
+    q, args = _in(plan.imported)
+    rows = list(
+        db.query(f"select * from imported_lines where id in ({q}) and profile = ?", [*args, pname])
+    )
+    release, kept = sort_out(db, pname, rows)
+    plan.kept = [ln["text"] for ln in kept]
+    return {ln["id"] for ln in release}
 
 
 def _retirements(lines) -> list:
     from .profile import Change
 
     return [
-        Change("retire", line_id=ln.id, reason="forgotten: its evidence was deleted")
+        Change("retire", line_id=ln.id, reason="forgotten: its evidence or import was deleted")
         for ln in lines
     ]
 
@@ -280,7 +340,9 @@ def forget(db, plan: ForgetPlan, *, profile: str | None = None) -> ForgetResult:
 
     result = ForgetResult()
     if plan.lines:
-        applied = profile_mod.apply_changes(db, _retirements(plan.lines), profile=profile)
+        applied = profile_mod.apply_changes(
+            db, _retirements(plan.lines), profile=profile, release=plan.released
+        )
         if applied.proposed_path is not None or len(applied.applied) != len(plan.lines):
             why = "; ".join(r for _, r in applied.rejected) or "the profile changed meanwhile"
             raise ProfileError(
@@ -316,6 +378,10 @@ def forget(db, plan: ForgetPlan, *, profile: str | None = None) -> ForgetResult:
             result.conversations = db.execute(
                 f"delete from conversations where id in ({q})", args
             ).rowcount
+        if plan.imported:
+            q, args = _in(plan.imported)
+            db.execute(f"delete from imported_lines where id in ({q})", args)
+            result.kept = len(plan.kept)
         if plan.sources:
             q, args = _in(plan.sources)
             result.sources = db.execute(f"delete from sources where id in ({q})", args).rowcount

@@ -14,6 +14,14 @@ never changes or retires it). The table imported_lines (migration m050) remember
 origin, file, date, native id and PAM provenance. A memory is not added when it is already in the
 profile (same or nearly the same words), was imported before, or was deleted by the user (the
 profile's deletion rule), nor when it fails the profile's line check (pxprofile.guard).
+
+A memory the file marks as no longer true (a PAM memory retracted, superseded, archived or past
+its validity: importers.memories.Withdrawn) removes the line an earlier import made of it, if
+that import added the line and the user left it as it was (same words, same section): it is
+retired through profile.apply_changes, as a line the import releases. A line the user changed,
+or had before the import, stays (their words win) and the summary says so. The record keeps
+the memory's status, so reading either file again changes nothing. Every memory file read is
+recorded in ``sources`` too (no chats), so `pxprofile forget --source FILE` finds it.
 """
 
 from __future__ import annotations
@@ -27,10 +35,10 @@ from pathlib import Path
 from . import document, fileio, guard
 from . import profile as prof
 from .errors import ConflictError, FormatError, ProfileError
-from .importers.memories import FORMATS, LeftOut, Memory
+from .importers.memories import FORMATS, LeftOut, Memory, Withdrawn
 from .ingest import IngestSummary
 from .pam import content_hash
-from .text import plural, utc_now
+from .text import plural, squash, truncate, utc_now
 
 
 @dataclass
@@ -43,6 +51,9 @@ class MemorySummary(IngestSummary):
     deleted: int = 0  # deleted by the user before: not added again
     refused: list[str] = field(default_factory=list)  # failed the line check, with why
     left_out: list[str] = field(default_factory=list)  # not adopted by design, with why
+    withdrawn_before: int = 0  # no longer active in a file imported before: not added again
+    removed: int = 0  # lines removed: their memory is no longer active
+    kept: list[str] = field(default_factory=list)  # such lines kept: the user changed or had them
 
     def line(self) -> str:
         head = super().line()[:-1] + "; " if self.conversations else self._head()
@@ -54,9 +65,20 @@ class MemorySummary(IngestSummary):
             parts.append(f"{self.already} already in the profile")
         if self.deleted:
             parts.append(f"{self.deleted} you deleted before")
+        if self.withdrawn_before:
+            parts.append(f"{self.withdrawn_before} no longer active in a file imported before")
         if self.refused:
             parts.append(f"{len(self.refused)} refused ({self.refused[0]})")
         parts += [f"left out {x}" for x in self.left_out]
+        if self.removed:
+            parts.append(
+                f"removed {plural(self.removed, 'imported line')} whose memory is no longer active"
+            )
+        if self.kept:
+            parts.append(
+                f"kept {plural(len(self.kept), 'line')} you changed or had before although its "
+                f"memory is no longer active ({truncate(self.kept[0], 40)!r})"
+            )
         return head + ", ".join(parts) + "."
 
     def _head(self) -> str:
@@ -68,7 +90,8 @@ def ingest_opened(db, opened, stored_path: str, name: str, redact_storage: bool,
     if opened.format in FORMATS:
         items = list(opened.records)  # the whole file is read first: a bad one changes nothing
         summary = MemorySummary(path=name, format=opened.format)
-        adopt(db, items, summary, source=stored_path, sha=opened.sha256(), name=name)
+        where = Source(stored_path, opened.sha256(), opened.format, opened.size)
+        adopt(db, items, summary, source=where, name=name)
         return summary
     taken: list = []
     opened.records = _tap(opened.records, taken)
@@ -76,7 +99,8 @@ def ingest_opened(db, opened, stored_path: str, name: str, redact_storage: bool,
     if not taken:
         return summary
     out = MemorySummary(**asdict(summary))
-    adopt(db, taken, out, source=stored_path, sha=opened.sha256(), name=name)
+    where = Source(stored_path, opened.sha256(), opened.format, opened.size)
+    adopt(db, taken, out, source=where, name=name)
     return out
 
 
@@ -91,6 +115,16 @@ def _tap(records: Iterable, taken: list) -> Iterator:
 # -- adopting memories as user lines ---------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Source:
+    """The file the memories came from, as `sources` records it."""
+
+    path: str  # resolved, or "<stdin>"
+    sha256: str
+    format: str
+    size: int | None = None
+
+
 @dataclass
 class _Plan:
     add: list[Memory] = field(default_factory=list)
@@ -98,16 +132,23 @@ class _Plan:
 
 
 def adopt(
-    db, items: list, summary: MemorySummary, *, source: str, sha: str, name: str, profile=None
+    db, items: list, summary: MemorySummary, *, source: Source, name: str, profile=None
 ) -> None:
     mems = [m for m in items if isinstance(m, Memory)]
     summary.left_out += [f"{x.what} ({x.reason})" for x in items if isinstance(x, LeftOut)]
     summary.memories = len(mems)
     if not mems and not summary.left_out:
         raise FormatError(f"{name}: no memories in it. Check that this is the memories file.")
-    if not mems:
-        return
     pname = profile or prof.DEFAULT_PROFILE
+    ended = _withdraw(db, pname, profile, [x for x in items if isinstance(x, Withdrawn)], summary)
+    plan = _add(db, pname, profile, mems, summary) if mems else None
+    # the next read records the new bullets as the user's lines
+    lines = prof.current_lines(db, profile) if plan is not None else []
+    _record(db, pname, plan, lines, summary, source, ended)
+
+
+def _add(db, pname: str, profile, mems: list[Memory], summary: MemorySummary) -> _Plan | None:
+    """Append the memories not in the profile yet to the file (a compare-and-swap write)."""
     prof.ensure_file(db, profile)
     path = fileio.target(prof.profile_file(profile))
     plan = None
@@ -136,17 +177,80 @@ def adopt(
             "the profile kept changing while pxprofile was adding the memories; nothing was "
             "added. Run the ingest again."
         )
-    lines = prof.current_lines(db, profile)  # records the new bullets as the user's lines
-    _record(db, pname, plan, lines, summary, source, sha)
+    return plan
+
+
+# -- memories no longer active -----------------------------------------------------------------
+
+
+def _withdraw(db, pname: str, profile, gone: list[Withdrawn], summary: MemorySummary) -> dict:
+    """Retire the lines earlier imports made of memories this file withdraws (see sort_out).
+    Returns {imported_lines id: the memory's status} for every record these memories match,
+    for _record to mark."""
+    if not gone:
+        return {}
+    prof.sync(db, profile)  # a line the user changed since is theirs now
+    rows = list(
+        db.query("select * from imported_lines where profile = ? and status is null", [pname])
+    )
+    by_key = {r["key"]: r for r in rows}
+    by_ref = {(r["platform"], r["ref"]): r for r in rows if r["ref"]}
+    ended: dict[int, str] = {}
+    for w in gone:
+        r = by_key.get(content_hash(w.text)) or by_ref.get((w.platform, w.ref))
+        if r is not None:
+            ended.setdefault(r["id"], w.status)
+    release, kept = sort_out(db, pname, [r for r in rows if r["id"] in ended])
+    summary.kept += [ln["text"] for ln in kept]
+    if release:
+        ids = [ln["id"] for ln in release]
+        changes = [
+            prof.Change("retire", line_id=lid, reason="its memory is no longer active")
+            for lid in ids
+        ]
+        done = prof.apply_changes(db, changes, profile=profile, release=ids)
+        if done.proposed_path is not None or len(done.applied) != len(ids):
+            why = "; ".join(r for _, r in done.rejected) or "the profile changed meanwhile"
+            raise ProfileError(
+                f"could not remove the lines whose memories are no longer active ({why}); "
+                "nothing was imported. Run the ingest again."
+            )
+        summary.removed = len(ids)
+    return ended
+
+
+def sort_out(db, pname: str, rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The profile lines of these imported_lines rows, as (release, kept): the lines the import
+    added that the user left as they were (the same words in the same section), which may go
+    with the import; and the lines the user changed since (followed through rewordings) or had
+    before the import, which stay. Lines no longer in the profile are in neither."""
+    lines = {r["id"]: r for r in db.query("select * from profile_lines where profile = ?", [pname])}
+    release: list[dict] = []
+    kept: list[dict] = []
+    for row in rows:
+        line = lines.get(row["line_id"])
+        hops = 0
+        while line and line["status"] == "retired" and line["superseded_by"] and hops < 100:
+            line, hops = lines.get(line["superseded_by"]), hops + 1  # the user reworded it
+        if line is None or line["status"] != "active":
+            continue
+        same = (
+            line["id"] == row["line_id"]
+            and squash(line["text"]) == squash(row["text"])
+            and document.normalize_title(line["section"])
+            == document.normalize_title(row["section"])
+        )
+        (release if same and row["added"] else kept).append(line)
+    return release, kept
 
 
 def _plan(db, pname: str, text: str, mems: list[Memory], summary: MemorySummary) -> _Plan:
     plan = _Plan()
     known = {
-        r["key"]: r["status"]
+        r["key"]: "withdrawn" if r["withdrawn"] else r["status"]
         for r in db.query(
-            "select i.key, l.status from imported_lines i left join profile_lines l "
-            "on l.id = i.line_id where i.profile = ?",
+            "select i.key, i.status is not null as withdrawn, l.status from imported_lines i "
+            "left join profile_lines l on l.id = i.line_id where i.profile = ?",
             [pname],
         )
     }
@@ -156,6 +260,9 @@ def _plan(db, pname: str, text: str, mems: list[Memory], summary: MemorySummary)
     present = _Texts(b.text for _s, b in document.parse(text).bullets())
     for m in mems:
         key = content_hash(m.text)
+        if known.get(key) == "withdrawn":
+            summary.withdrawn_before += 1
+            continue
         gone = known.get(key) in ("deleted", "retired")
         if gone or deleted.has_similar(m.text):
             summary.deleted += 1
@@ -214,12 +321,12 @@ class _Texts:
         return False
 
 
-def _record(db, pname, plan, lines, summary, source: str, sha: str) -> None:
-    if plan is None:
-        return
+def _record(db, pname, plan, lines, summary, source: Source, ended: dict[int, str]) -> None:
+    """Record the lines added or linked, the status of withdrawn memories and the file."""
     now = utc_now()
     rows = []
-    for m, is_new in [(m, True) for m in plan.add] + [(m, False) for m in plan.link]:
+    found = [] if plan is None else [(m, True) for m in plan.add] + [(m, False) for m in plan.link]
+    for m, is_new in found:
         same = (lambda t, m=m: t == m.text) if is_new else (lambda t, m=m: prof.similar(t, m.text))
         match = next((ln for ln in lines if same(ln.text)), None)
         if match is None or match.id is None:
@@ -235,17 +342,36 @@ def _record(db, pname, plan, lines, summary, source: str, sha: str) -> None:
                 "origin": m.origin,
                 "platform": m.platform,
                 "ref": m.ref,
-                "source_path": source,
-                "source_sha256": sha,
+                "source_path": source.path,
+                "source_sha256": source.sha256,
                 "imported_at": now,
                 "created_at": m.created_at,
                 "provenance": json.dumps(m.provenance) if m.provenance else None,
+                "added": int(is_new),
             }
         )
     from .store import write_tx
 
     with write_tx(db):
         db["imported_lines"].insert_all(rows, ignore=True)
+        db.conn.executemany(
+            "update imported_lines set status = ? where id = ?",
+            [(status, rid) for rid, status in ended.items()],
+        )
+        summary.source_id = _record_source(db, source, now)
+
+
+def _record_source(db, source: Source, now: str) -> int:
+    """The file's `sources` row: made for a memory file; an export's own (its chats were stored
+    first) or one of an earlier import of the same bytes is kept."""
+    db.execute(
+        "insert into sources (path, sha256, format, size, first_imported_at, imported_at, "
+        "conversations, messages, added, skipped, pairs, feedback, errors) "
+        "values (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0) "
+        "on conflict (sha256) do update set imported_at = excluded.imported_at",
+        [source.path, source.sha256, source.format, source.size, now, now],
+    )
+    return db.execute("select id from sources where sha256 = ?", [source.sha256]).fetchone()[0]
 
 
 def origins(db, line_ids: Iterable[int | None]) -> dict[int, dict]:

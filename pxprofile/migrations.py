@@ -321,3 +321,26 @@ def m080_redact_titles(db):
     changed = [(red, cid) for cid, title in rows if (red := redact(title)) != title]
     if changed:
         db.conn.executemany("UPDATE conversations SET title = ? WHERE id = ?", changed)
+
+
+@migrations()
+def m051_imported_line_state(db):
+    # Why: issue 14's follow-ups. `forget --source` removes the lines an import added, never a line
+    # the user had written before it (an import only links those), so each record says which it
+    # is (added). A memory a later PAM file retracts, supersedes or archives removes the line it
+    # added, and the record keeps that status (PAM 16.3: retracted memories are kept, marked), so
+    # the same file read again changes nothing. Records made before this migration did not say
+    # whether they added their line: a line with the memory's exact words, created by the version
+    # recorded last when the memory was imported, was added by it.
+    db["imported_lines"].add_column("added", int)
+    db["imported_lines"].add_column("status", str)  # None: the memory is active
+    db.execute(
+        """
+        UPDATE imported_lines SET added = coalesce((
+          SELECT l.text = imported_lines.text AND l.created_version = (
+            SELECT max(v.id) FROM profile_versions v
+            WHERE v.profile = imported_lines.profile AND coalesce(v.pending, 0) = 0
+              AND v.created_at <= imported_lines.imported_at)
+          FROM profile_lines l WHERE l.id = imported_lines.line_id), 0)
+        """
+    )

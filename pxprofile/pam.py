@@ -5,9 +5,12 @@ remember about a user: ``{"schema": "portable-ai-memory", "schema_version": "1.0
 "memories": [{id, type, content, content_hash, status, temporal, provenance, ...}],
 "integrity": {checksum, total_memories}}``.
 
-Reading: active memories become user lines (pxprofile.imported) with their provenance kept;
-superseded, deprecated, retracted and archived ones are left out and counted. A file whose
-integrity block does not match its memories is refused (spec section 15.4).
+Reading: active memories within their validity (``temporal.valid_from``/``valid_until``) become
+user lines (pxprofile.imported) with their provenance kept; the others are left out and counted.
+Those no longer true (superseded, retracted, archived, past ``valid_until``) are Withdrawn
+records: the line an earlier import made of one is removed unless the user changed it.
+Deprecated ("still valid", spec section 7) and not yet valid ones are only left out. A file
+whose integrity block does not match its memories is refused (spec section 15.4).
 Writing: ``document(lines)`` is pure (the ``pam`` target of pxprofile.export): one memory per
 profile line, typed by its section, with pxprofile's own provenance, or the provenance a line
 was imported with. The section rides along in ``metadata.pxprofile_section``, so a round trip
@@ -20,13 +23,14 @@ import hashlib
 import json
 import math
 import re
+import time
 import unicodedata
 import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .errors import FormatError
-from .importers.memories import ABOUT, STYLE, LeftOut, Memory
+from .importers.memories import ABOUT, STYLE, LeftOut, Memory, Withdrawn
 
 if TYPE_CHECKING:
     from .profile import Line
@@ -58,6 +62,9 @@ _SECTION_TYPE = {
     "avoid": "instruction",
     "about me": "fact",
 }
+# no longer true (spec section 7): left out, and the line an earlier import made of it goes.
+# "deprecated" is "still valid but no longer prioritized": left out of a new import only.
+WITHDRAWN = ("superseded", "retracted", "archived")
 _PLATFORM = re.compile(r"^[a-z0-9_-]{2,32}$")
 
 
@@ -171,25 +178,37 @@ def _memory(m: Any, i: int, name: str, exporter: str | None) -> Memory | LeftOut
     if not isinstance(content, str) or not content.strip():
         raise FormatError(f"{name}: PAM {where} has no content text. Export the file again.")
     status = m.get("status", "active")
-    if status != "active":
-        return LeftOut(where, f"its status is {status!r}")
-    kind = m.get("type") if m.get("type") in TYPES else "custom"
     prov = m.get("provenance") if isinstance(m.get("provenance"), dict) else {}
     temporal = m.get("temporal") if isinstance(m.get("temporal"), dict) else {}
+    platform = prov.get("platform") if isinstance(prov.get("platform"), str) else "unknown"
+    text = " ".join(content.split())
+    ref = str(m["id"]) if m.get("id") is not None else None
+    if status != "active":
+        reason = f"its status is {status!r}"
+        if status in WITHDRAWN:
+            return Withdrawn(where, reason, text, ref, platform, status)
+        return LeftOut(where, reason)
+    from .importers.common import to_utc
+
+    now = to_utc(time.time()) or ""  # to_utc's notation: the times compare as text
+    until, since = to_utc(temporal.get("valid_until")), to_utc(temporal.get("valid_from"))
+    if until is not None and until <= now:
+        reason = f"its validity ended on {until[:10]}"
+        return Withdrawn(where, reason, text, ref, platform, "expired")
+    if since is not None and since > now:
+        return LeftOut(where, f"it is valid only from {since[:10]}")
+    kind = m.get("type") if m.get("type") in TYPES else "custom"
     meta = m.get("metadata") if isinstance(m.get("metadata"), dict) else {}
     section = meta.get("pxprofile_section")
     if not _usable_section(section):
         section = _TYPE_SECTION.get(kind, ABOUT)
-    platform = prov.get("platform") if isinstance(prov.get("platform"), str) else "unknown"
     origin = f"Portable AI Memory ({platform}" + (f" via {exporter})" if exporter else ")")
-    from .importers.common import to_utc
-
     return Memory(
-        text=" ".join(content.split()),
+        text=text,
         section=section.strip(),
         origin=origin,
         platform=platform,
-        ref=str(m["id"]) if m.get("id") is not None else None,
+        ref=ref,
         created_at=to_utc(temporal.get("created_at")),
         provenance={k: v for k, v in prov.items() if isinstance(v, (str, type(None)))},
         kind=kind,

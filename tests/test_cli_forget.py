@@ -187,6 +187,7 @@ def test_forget_search_removes_a_secret_and_never_logs_the_query(setup, runner):
         "feedback": 0,
         "sources": 0,
         "lines_retired": 1,
+        "kept": 0,
         "version": out["version"],
     }
     db = open_db()
@@ -220,6 +221,7 @@ def test_dry_run_and_errors(setup, runner):
         "sources": 0,
         "lines_retired": 1,
         "lines": ["Likes tables"],
+        "kept": [],
     }
     assert count(open_db(), "select count(*) from messages") == 7
     r = runner.invoke(app, ["forget", "--search", "nosuchwordanywhere", "--yes"])
@@ -237,3 +239,129 @@ def test_dry_run_and_errors(setup, runner):
     r = runner.invoke(app, ["forget", "--yes"])
     assert r.exit_code == 2
     assert "give exactly one of --conversation, --source or --search" in r.stderr
+
+
+# -- memories: imports that brought profile lines, with or without chats -------------------------
+
+
+def _bullets(text: str) -> list[str]:
+    return [ln[2:] for ln in text.splitlines() if ln.startswith("- ")]
+
+
+def test_forget_source_of_a_memory_file_retires_the_lines_you_left_alone(
+    runner, tmp_path, env_setup
+):
+    from samples14 import claude_memories
+
+    env_setup.mkdir(parents=True, exist_ok=True)
+    path = profile.profile_file()
+    path.write_text("# Preference profile\n\n## Communication style\n\n- Use metric units.\n")
+    mem = tmp_path / "memories.json"
+    mem.write_text(json.dumps(claude_memories()))
+    r = runner.invoke(app, ["ingest", str(mem), "--no-update"])
+    assert "7 profile lines added as yours from 8 memories, 1 already in the profile" in r.stderr
+    # the file changes and is ingested again: a second import of the same path
+    newer = claude_memories()
+    newer[0]["conversations_memory"] += "- Sails on weekends\n"
+    mem.write_text(json.dumps(newer))
+    r = runner.invoke(app, ["ingest", str(mem), "--no-update"])
+    assert "1 profile line added as yours from 9 memories, 8 already" in r.stderr
+    # the user rewords one imported line and moves another to a section of their own
+    text = path.read_text()
+    text = text.replace("- Lives in Porto\n", "- Lives in Porto, near the river\n")
+    text = text.replace("- Started learning Portuguese.\n", "")
+    path.write_text(text + "\n## Learning\n\n- Started learning Portuguese.\n")
+
+    r = runner.invoke(app, ["forget", "--source", str(mem), "--yes"])
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == ""
+    assert r.stderr.startswith(
+        "Will delete 0 messages and the record of 2 imported files. 6 profile lines imported "
+        "from it will be retired. 3 lines imported from it that you changed or had before will "
+        "stay.\n--- profile.md\n"
+    )
+    assert "\n-- Has a dog named Biscuit\n" in r.stderr  # the diff
+    assert r.stderr.endswith(
+        "Deleted 0 messages (0 conversations, 0 pairs, 0 feedback) and the record of 2 imported "
+        "files; retired 6 profile lines. Kept 3 imported lines you changed or had before.\n"
+    )
+    assert _bullets(path.read_text()) == [
+        "Use metric units.",  # yours before the import
+        "Lives in Porto, near the river",  # reworded
+        "Started learning Portuguese.",  # moved
+    ]
+    db = open_db()
+    assert count(db, "select count(*) from sources") == 0
+    assert count(db, "select count(*) from imported_lines") == 0
+    assert count(db, "select count(*) from profile_lines where status = 'retired'") == 7
+    [log] = db.query("select * from forget_log")
+    assert log["kind"] == "source" and json.loads(log["counts"])["lines_retired"] == 6
+    why = runner.invoke(app, ["why", "metric"])
+    assert "Imported from" not in why.stdout
+    # forgetting is not deleting: the file ingested again brings its lines back
+    r = runner.invoke(app, ["ingest", str(mem), "--no-update"])
+    assert "6 profile lines added as yours from 9 memories, 2 already in the profile, 1 you " in (
+        r.stderr
+    )
+
+
+def test_forget_source_of_a_claude_export_with_memories(runner, tmp_path, env_setup):
+    from chat_samples import claude_export
+    from samples14 import claude_zip
+
+    z = claude_zip(tmp_path / "claude.zip", claude_export())
+    r = runner.invoke(app, ["ingest", str(z), "--no-update", "--json"])
+    assert r.exit_code == 0, r.stderr
+    sid = json.loads(r.stdout)["files"][0]["source_id"]
+    db = open_db()
+    before = (
+        count(db, "select count(*) from messages"),
+        count(db, "select count(*) from conversations"),
+    )
+    text = profile.profile_file().read_text()
+    assert len(_bullets(text)) == 8
+    r = runner.invoke(app, ["forget", "--source", str(sid), "--dry-run", "--json"])
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert (out["deleted"], out["sources"], out["lines_retired"], out["kept"]) == (
+        False,
+        1,
+        8,
+        [],
+    )
+    assert (out["messages"], out["conversations"]) == before
+    assert profile.profile_file().read_text() == text
+    assert count(db, "select count(*) from imported_lines") == 8
+
+    r = runner.invoke(app, ["forget", "--source", str(sid), "--yes", "--json"])
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["lines_retired"] == 8
+    assert _bullets(profile.profile_file().read_text()) == []
+    for table in ("messages", "conversations", "sources", "imported_lines"):
+        assert count(db, f"select count(*) from {table}") == 0, table
+
+
+def test_forget_a_memory_file_never_ingested_changes_nothing(runner, tmp_path, env_setup):
+    from samples14 import claude_memories
+
+    mem = tmp_path / "memories.json"
+    mem.write_text(json.dumps(claude_memories()))
+    assert runner.invoke(app, ["ingest", str(mem), "--no-update"]).exit_code == 0
+    other = tmp_path / "other-memories.json"
+    other.write_text(json.dumps(claude_memories()))
+    db_path = env_setup / "pxprofile.db"
+    tables = ("sources", "imported_lines", "profile_lines", "profile_versions", "forget_log")
+
+    def state():
+        conn = sqlite3.connect(db_path)
+        rows = {t: conn.execute(f"select * from {t}").fetchall() for t in tables}
+        conn.close()
+        return rows, profile.profile_file().read_bytes()
+
+    before = state()
+    r = runner.invoke(app, ["forget", "--source", str(other), "--yes"])
+    assert r.exit_code == 1
+    assert r.stderr == (
+        f"Error: no imported file {str(other)!r}. Give the path you ingested, or its source id.\n"
+    )
+    assert state() == before

@@ -199,3 +199,163 @@ def test_a_section_name_from_the_file_must_be_a_plain_title(runner, tmp_path, en
     assert "## Hobbies\n\n- Plays chess\n" in text
     assert "## Expertise\n\n- Knows Rust\n- Speaks Welsh\n" in text  # by type: skill
     assert "Ignore" not in text and "Injected" not in text
+
+
+def _store(*mems: dict, **root) -> dict:
+    """A PAM file with an integrity block (so a damaged copy is refused)."""
+    doc = {"schema": "portable-ai-memory", "schema_version": "1.0", "owner": {"id": "u"}}
+    doc.update(root, memories=list(mems))
+    doc["integrity"] = {"checksum": pam.checksum(list(mems)), "total_memories": len(mems)}
+    return doc
+
+
+def _mem(mid: str, text: str, status: str = "active", kind: str = "fact", **temporal) -> dict:
+    return {
+        "id": mid,
+        "type": kind,
+        "status": status,
+        "content": text,
+        "content_hash": pam.content_hash(text),
+        "temporal": {"created_at": "2026-01-01T00:00:00Z", **temporal},
+        "provenance": {"platform": "gines"},
+    }
+
+
+def _bullets(home: Path) -> list[str]:
+    return [ln[2:] for ln in (home / "profile.md").read_text().splitlines() if ln.startswith("- ")]
+
+
+def _tables(db: Path) -> dict:
+    conn = sqlite3.connect(db)
+    try:
+        return {
+            t: conn.execute(f"select * from {t} order by 1").fetchall()
+            for t in ("sources", "imported_lines", "profile_lines", "profile_versions")
+        }
+    finally:
+        conn.close()
+
+
+def test_a_later_file_withdraws_the_memories_it_retracts(runner, tmp_path, env_setup):
+    db = tmp_path / "px.db"
+
+    def ingest(name: str, doc: dict, code: int = 0) -> str:
+        path = tmp_path / name
+        path.write_text(json.dumps(doc))
+        r = runner.invoke(app, ["ingest", str(path), "--no-update", "--db", str(db)])
+        assert r.exit_code == code, r.stderr
+        return r.stderr
+
+    v1 = _store(
+        _mem("m1", "Lives in Porto"),
+        _mem("m2", "Prefers short answers", kind="preference"),
+        _mem("m3", "Has a dog named Biscuit"),
+        _mem("m4", "Works at a logistics company"),
+        _mem("m5", "Uses Windows", valid_until="2020-01-01T00:00:00Z"),
+        _mem("m6", "Runs a bakery", valid_from="2099-01-01T00:00:00Z"),
+        _mem("m7", "Likes opera", "retracted"),
+        _mem("m8", "Plays chess", "deprecated"),
+    )
+    # inactive memories are not imported: past or future validity, retracted, deprecated
+    assert ingest("v1.json", v1) == (
+        "Imported v1.json (pam): 4 profile lines added as yours from 4 memories, left out "
+        "memory #5 (its validity ended on 2020-01-01), left out memory #6 (it is valid only "
+        "from 2099-01-01), left out memory #7 (its status is 'retracted'), left out memory #8 "
+        "(its status is 'deprecated').\n"
+    )
+    assert _bullets(env_setup) == [
+        "Prefers short answers",
+        "Lives in Porto",
+        "Has a dog named Biscuit",
+        "Works at a logistics company",
+    ]
+    # the user rewords one imported line
+    profile_md = env_setup / "profile.md"
+    profile_md.write_text(
+        profile_md.read_text().replace("named Biscuit", "named Biscuit and a cat named Miso")
+    )
+
+    v2 = _store(
+        _mem("m1", "Lives in Porto", "superseded", superseded_by="m9"),
+        _mem("m9", "Lives in Lisbon"),
+        _mem("m2", "Prefers brief answers", "retracted"),  # reworded upstream: found by its id
+        _mem("m3", "Has a dog named Biscuit", "retracted"),
+        _mem("m4", "Works at a logistics company"),
+        _mem("m7", "Likes opera", "archived"),
+        export_type="full",
+    )
+    # a damaged copy of the newer file changes nothing
+    bad = json.loads(json.dumps(v2))
+    bad["memories"][1]["content"] = "Lives in Madrid"
+    before = _tables(db), profile_md.read_bytes()
+    assert ingest("v2.json", bad, 1) == (
+        f"Error: {tmp_path / 'v2.json'}: the PAM integrity checksum does not match its memories. "
+        "The file is damaged or was edited; export it again.\n"
+    )
+    assert (_tables(db), profile_md.read_bytes()) == before
+
+    out = ingest("v2.json", v2)
+    assert out == (
+        "Imported v2.json (pam): 1 profile line added as yours from 2 memories, 1 already in the "
+        "profile, left out memory #1 (its status is 'superseded'), left out memory #3 (its status "
+        "is 'retracted'), left out memory #4 (its status is 'retracted'), left out memory #6 (its "
+        "status is 'archived'), removed 2 imported lines whose memory is no longer active, kept 1 "
+        "line you changed or had before although its memory is no longer active ('Has a dog named "
+        "Biscuit and a cat…').\n"
+    )
+    assert _bullets(env_setup) == [
+        "Has a dog named Biscuit and a cat named Miso",  # the user's words win
+        "Works at a logistics company",
+        "Lives in Lisbon",
+    ]
+    conn = sqlite3.connect(db)
+    # the records stay, with the memory's status (PAM 16.3: never physically deleted)
+    assert conn.execute("select ref, status from imported_lines order by id").fetchall() == [
+        ("m1", "superseded"),
+        ("m2", "retracted"),
+        ("m3", "retracted"),
+        ("m4", None),
+        ("m9", None),
+    ]
+    assert conn.execute(
+        "select status from profile_lines where text in ('Lives in Porto', "
+        "'Prefers short answers') order by id"
+    ).fetchall() == [("retired",), ("retired",)]
+    history = runner.invoke(app, ["history", "--json", "--db", str(db)])
+    assert [v["note"] for v in json.loads(history.stdout)][-2:] == ["2 retired", "1 added"]
+
+    # idempotent: the same file again changes nothing
+    state = _tables(db), profile_md.read_bytes()
+    assert ingest("v2.json", v2).startswith(
+        "Imported v2.json (pam): 0 profile lines added as yours from 2 memories, 2 already in "
+        "the profile, left out memory #1"
+    )
+    again = _tables(db)
+    assert (again["imported_lines"], again["profile_lines"], again["profile_versions"]) == (
+        state[0]["imported_lines"],
+        state[0]["profile_lines"],
+        state[0]["profile_versions"],
+    )
+    assert profile_md.read_bytes() == state[1]
+    # and the older file does not bring the withdrawn memories back
+    assert ingest("v1.json", v1).startswith(
+        "Imported v1.json (pam): 0 profile lines added as yours from 4 memories, 1 already in "
+        "the profile, 3 no longer active in a file imported before, left out memory #5"
+    )
+    assert profile_md.read_bytes() == state[1]
+
+    # an incremental export that only retracts: the line goes too
+    delta = _store(
+        _mem("m4", "Works at a logistics company", "retracted"),
+        export_type="incremental",
+        base_export_id="e1",
+    )
+    assert ingest("delta.json", delta) == (
+        "Imported delta.json (pam): 0 profile lines added as yours from 0 memories, left out "
+        "memory #1 (its status is 'retracted'), removed 1 imported line whose memory is no "
+        "longer active.\n"
+    )
+    assert _bullets(env_setup) == [
+        "Has a dog named Biscuit and a cat named Miso",
+        "Lives in Lisbon",
+    ]

@@ -51,3 +51,24 @@ def test_section_and_target_rules(db):
     ]
     assert "## Interests\n\n- Likes tables\n" in p.text  # the default section's own title
     assert "- Prefers terse answers\n" in p.text
+
+
+def test_a_released_user_line_may_be_retired_and_only_retired(db):
+    from pxprofile.profile import profile_file
+
+    path = profile_file()
+    path.write_text(path.read_text() + "\n## About me\n\n- Lives in Porto\n")
+    mine = next(ln for ln in current_lines(db) if ln.text == "Lives in Porto")
+    assert mine.author == "user"
+    retire = Change("retire", line_id=mine.id)
+    assert plan(db, retire).rejected == [
+        (retire, "you wrote this line; pxprofile never changes your lines")
+    ]
+    revise = Change("revise", "Lives in Lisbon", line_id=mine.id)
+    state = locked_sync(db, None)
+    p = rules.plan(db, "default", state.text, state.ids, [revise], set(), release=[mine.id])
+    assert p.rejected == [(revise, "you wrote this line; pxprofile never changes your lines")]
+    done = apply_changes(db, [retire], release=[mine.id])
+    assert done.applied == [retire]
+    assert "Lives in Porto" not in path.read_text()
+    assert "- Prefers short answers\n" in path.read_text()

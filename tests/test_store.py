@@ -114,3 +114,39 @@ def test_no_fork_with_an_open_connection_and_no_raw_open_of_the_database():
         text = source.read_text(encoding="utf-8")
         assert not re.search(r"\bimport multiprocessing\b|\bos\.fork\(", text), source
         assert not re.search(r"open\([^)]*db_path\(", text), source
+
+
+def test_m051_tells_added_lines_from_linked_ones_in_older_records(tmp_path):
+    # before m051 a record did not say whether its import added the line or found it there
+    db = open_db(tmp_path / "a.db", migrate=False)
+    migrations.apply(db, stop_before="m051_imported_line_state")
+
+    def version(vid, at):
+        db["profile_versions"].insert({"id": vid, "profile": "default", "created_at": at})
+
+    def line(lid, text, vid):
+        db["profile_lines"].insert(
+            {"id": lid, "profile": "default", "text": text, "created_version": vid}
+        )
+
+    def record(rid, lid, text, at):
+        db["imported_lines"].insert(
+            {"id": rid, "profile": "default", "line_id": lid, "key": f"k{rid}", "text": text,
+             "imported_at": at}
+        )  # fmt: skip
+
+    version(1, "2026-01-01T00:00:00Z")
+    line(1, "Use metric units.", 1)  # written by the user
+    version(2, "2026-01-02T00:00:00Z")  # the import's write
+    line(2, "Lives in Porto", 2)
+    line(3, "Lives in Porto, near the river", 2)  # since reworded in place
+    record(1, 1, "Use metric units", "2026-01-02T00:00:01Z")
+    record(2, 2, "Lives in Porto", "2026-01-02T00:00:01Z")
+    record(3, 3, "Lives in Porto", "2026-01-02T00:00:01Z")
+    record(4, 99, "Gone", "2026-01-02T00:00:01Z")  # its line is no longer recorded
+    version(3, "2026-01-03T00:00:00Z")
+    line(4, "Has a dog", 3)  # the same words, written after the import
+    record(5, 4, "Has a dog", "2026-01-02T00:00:01Z")
+    migrations.apply(db)
+    rows = db.execute("select id, added, status from imported_lines order by id").fetchall()
+    assert rows == [(1, 0, None), (2, 1, None), (3, 0, None), (4, 0, None), (5, 0, None)]

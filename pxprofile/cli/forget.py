@@ -33,7 +33,8 @@ def forget(
     """Delete chats from the database and full-text index, and retire profile lines resting on them.
 
     Shows what will be deleted and the profile diff first; asks for confirmation on a terminal
-    (pass --yes otherwise). Profile lines you wrote are never touched.
+    (pass --yes otherwise). Profile lines you wrote are never touched; lines a forgotten file
+    imported go, unless you changed them.
     """
     from pxprofile import forget as core
     from pxprofile.store import open_db

@@ -60,6 +60,17 @@ class LeftOut:
     reason: str
 
 
+@dataclass(slots=True)
+class Withdrawn(LeftOut):
+    """A memory the file marks as no longer active (a PAM memory retracted, superseded, archived
+    or past its validity): left out, and the line an earlier import made of it is removed."""
+
+    text: str
+    ref: str | None
+    platform: str
+    status: str  # retracted | superseded | archived | expired
+
+
 # -- detection -------------------------------------------------------------------------------
 
 

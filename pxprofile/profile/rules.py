@@ -4,11 +4,14 @@
 the model never changes a line the user wrote, a line the user deleted (or one nearly the same)
 never comes back, an added line must pass ``guard.line_problem``, names a known section and
 stays within the section and profile limits; an add that restates a line already there
-(``text.similar``) with new evidence refreshes that line's support instead.
+(``text.similar``) with new evidence refreshes that line's support instead. The one exception
+to the first rule is ``release``: lines the caller may retire although the user owns them (an
+imported line the user left as it was, when its import is forgotten or its memory withdrawn).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pxprofile import document
@@ -35,7 +38,7 @@ class Plan:
 
 
 class _Planner:
-    def __init__(self, db, profile, text, ids, touched, as_of):
+    def __init__(self, db, profile, text, ids, touched, as_of, release=frozenset()):
         doc = document.parse(text)
         if not doc.sections and not text.strip():
             doc = document.new_document()
@@ -54,6 +57,7 @@ class _Planner:
         ]
         self.touched = touched
         self.as_of = as_of
+        self.release = frozenset(release)
         self.done: set[int] = set()  # lines this plan already changed
         self.new_bullets: list[document.Bullet] = []  # added in this plan
 
@@ -73,13 +77,14 @@ class _Planner:
         row = self.rows.get(lid)
         if row is None:
             return f"there is no line {lid} in this profile"
+        mine = row["author"] == "model" or (change.action == "retire" and lid in self.release)
         if self.as_of is not None and row["retired_version"] == self.as_of and lid in self.by_id:
-            return None if row["author"] == "model" else _NOT_YOURS
+            return None if mine else _NOT_YOURS
         if row["status"] == "deleted":
             return "you deleted this line"
         if row["status"] == "retired" or lid not in self.by_id:
             return "the line is no longer in the profile"
-        if row["author"] != "model":
+        if not mine:
             return _NOT_YOURS
         return None
 
@@ -162,12 +167,13 @@ def plan(
     touched: set[int],
     *,
     as_of: int | None = None,
+    release: Iterable[int] = (),
 ) -> Plan:
     """Apply ``changes`` to a copy of the document ``text`` (whose bullets have line ids ``ids``).
     ``touched``: lines the user changed meanwhile (a change to one is a conflict). ``as_of``: plan
     as if the edit recorded as that version had not happened (to show, on conflict, what the
-    update would have written)."""
-    p = _Planner(db, profile, text, ids, touched, as_of)
+    update would have written). ``release``: user lines that may be retired (see above)."""
+    p = _Planner(db, profile, text, ids, touched, as_of, release)
     actions = {"add": p.add, "revise": p.revise, "retire": p.retire}
     for change in changes:
         action = actions.get(change.action)

@@ -34,12 +34,14 @@ def apply_changes(
     update_id: int | None = None,
     dry_run: bool = False,
     review: ReviewFn | None = None,
+    release: Iterable[int] = (),
 ) -> ApplyResult:
     """Merge the model's proposed changes into the profile; returns what was applied, what was
     rejected and why, and the diff. ``dry_run``: change nothing. ``review(changes, diff)`` ->
     list[bool] lets `update --review` accept or reject each change (a review callable with a
-    ``lines`` attribute gets the current lines set on it first)."""
-    run = _Run(db, list(changes), profile, update_id)
+    ``lines`` attribute gets the current lines set on it first). ``release``: lines of the user's
+    that may be retired (rules.py: imported lines the user left alone, when their import goes)."""
+    run = _Run(db, list(changes), profile, update_id, release)
     if dry_run:
         return run.dry_run()
     if db.conn.in_transaction:  # the pragma cannot change inside a transaction
@@ -68,8 +70,9 @@ class _Conflict:
 class _Run:
     """One apply_changes() call: the profile, the changes still wanted, what review decided."""
 
-    def __init__(self, db, changes: list[Change], profile: str | None, update_id):
+    def __init__(self, db, changes: list[Change], profile: str | None, update_id, release=()):
         self.db = db
+        self.release = frozenset(release)
         self.changes = changes
         self.name = profile_name(profile)
         self.path = fileio.target(profile_file(profile))
@@ -81,7 +84,9 @@ class _Run:
 
     def _plan(self, state: State, changes: list[Change] | None = None) -> Plan:
         changes = self.changes if changes is None else changes
-        return plan(self.db, self.name, state.text, state.ids, changes, state.touched)
+        return plan(
+            self.db, self.name, state.text, state.ids, changes, state.touched, release=self.release
+        )
 
     def _diff(self, state: State, text: str) -> str:
         return unified_diff(state.text if state.sha else "", text, self.label, self.label)
@@ -180,7 +185,7 @@ class _Run:
                 if p.text == state.text and state.sha is not None:
                     commit(db, state, p, self.update_id)  # evidence for lines already there
                     return self._result(None, "", p.applied, p.rejected)
-                _check_user_lines_kept(db, self.name, p.text)
+                _check_user_lines_kept(db, self.name, p.text, self._retiring(p))
                 version, _ids = commit(db, state, p, self.update_id)
             try:
                 written = fileio.atomic_write(
@@ -197,6 +202,10 @@ class _Run:
             with write_tx(db):
                 records.confirm(db, version)
             return self._result(version, diff, p.applied, p.rejected, sha256=written)
+
+    def _retiring(self, p: Plan) -> set[int]:
+        """The released user lines this plan retires (they may leave the file)."""
+        return {c.line_id for kind, c, _ in p.ops if kind == "retire" and c.line_id in self.release}
 
     def _stale_review(self, state: State) -> ApplyResult:
         """The user edited the file during the review: what was approved goes to .proposed."""
@@ -217,7 +226,14 @@ class _Run:
         text, ids = state.prior_text or state.text, state.prior_ids or state.ids
         with write_tx(self.db):
             theirs = plan(
-                self.db, self.name, text, ids, self.changes, set(), as_of=state.edit_version
+                self.db,
+                self.name,
+                text,
+                ids,
+                self.changes,
+                set(),
+                as_of=state.edit_version,
+                release=self.release,
             )
         proposed = _write_proposed(state, theirs.text)
         reason = "conflicts with your edit to the same line; see " + proposed.name
@@ -241,15 +257,16 @@ def _write_proposed(state: State, text: str) -> Path:
     return proposed
 
 
-def _check_user_lines_kept(db, profile: str, text: str) -> None:
-    """Checked before every write: every active user line is still there, verbatim."""
+def _check_user_lines_kept(db, profile: str, text: str, retiring: set[int]) -> None:
+    """Checked before every write: every active user line is still there, verbatim (but those
+    released to this write for retirement)."""
     present = {squash(t) for _s, t in bullets(text)}
     for r in db.query(
-        "select text from profile_lines where profile = ? and status = 'active' and author = "
+        "select id, text from profile_lines where profile = ? and status = 'active' and author = "
         "'user'",
         [profile],
     ):
-        if squash(r["text"]) not in present:
+        if r["id"] not in retiring and squash(r["text"]) not in present:
             raise ProfileError(
                 f"internal error: the update would drop your line {r['text']!r}; nothing was "
                 "written."
