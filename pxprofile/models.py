@@ -31,11 +31,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .choices import PROMPT_STYLES
 from .config import load_config, save_config
 from .errors import ModelError
 from .gguf_header import gguf_metadata, is_gguf, summarize_metadata  # noqa: F401 (public here)
 
-PROMPT_STYLES = ("default", "alignxplore")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 

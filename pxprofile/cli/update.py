@@ -9,6 +9,16 @@ import typer
 
 from . import DbOption, JsonOption, app, fail, print_json, stderr_console
 from .firstrun import offer_download
+from .options import (
+    BackendOption,
+    BaseUrlOption,
+    CtxOption,
+    GpuLayersOption,
+    ModelOption,
+    QuietOption,
+    ThreadsOption,
+    engine_options,
+)
 
 NO_MODEL_HINT = (
     "No model configured: run `pxprofile model use gemma3-270m` (offline, for trying it out) or "
@@ -17,9 +27,6 @@ NO_MODEL_HINT = (
 
 
 Opt = typer.Option
-ModelOpt = Annotated[
-    str | None, Opt("--model", "-m", help="Model (default: `pxprofile model use`).")
-]
 BudgetOpt = Annotated[
     int, Opt("--budget", min=1, help="Tokens of chat one update reads (most informative first).")
 ]
@@ -27,13 +34,6 @@ AllOpt = Annotated[bool, Opt("--all", help="Read everything not read yet, howeve
 DryRunOpt = Annotated[bool, Opt("--dry-run", help="Print the proposed diff; change nothing.")]
 ReviewOpt = Annotated[bool, Opt("--review", help="Accept or reject each proposed change.")]
 ProfileOpt = Annotated[str | None, Opt("--profile", help="Profile name.")]
-GpuOpt = Annotated[
-    int | None, Opt("--gpu-layers", help="Layers on the GPU (-1 all; default: all when available).")
-]
-CtxOpt = Annotated[int | None, Opt("--ctx", "--n-ctx", min=256, help="Context window in tokens.")]
-ThreadsOpt = Annotated[int | None, Opt("--threads", min=1, help="CPU threads.")]
-BackendOpt = Annotated[str, Opt("--backend", help="llama (in-process) or openai (a server).")]
-UrlOpt = Annotated[str | None, Opt("--base-url", help="openai backend: http://HOST:PORT/v1.")]
 ApiKeyOpt = Annotated[
     str | None,
     Opt(
@@ -48,26 +48,25 @@ ParallelOpt = Annotated[
 VerboseOpt = Annotated[
     bool, Opt("--verbose", "-v", help="Say what was read and why, rejections, llama.cpp logs.")
 ]
-QuietOpt = Annotated[bool, Opt("--quiet", "-q", help="No progress or summary on stderr.")]
 
 
 @app.command()
 def update(
-    model: ModelOpt = None,
+    model: ModelOption = None,
     budget: BudgetOpt = 20_000,
     read_all: AllOpt = False,
     dry_run: DryRunOpt = False,
     review: ReviewOpt = False,
     profile: ProfileOpt = None,
-    gpu_layers: GpuOpt = None,
-    ctx: CtxOpt = None,
-    threads: ThreadsOpt = None,
-    backend: BackendOpt = "llama",
-    base_url: UrlOpt = None,
+    gpu_layers: GpuLayersOption = None,
+    ctx: CtxOption = None,
+    threads: ThreadsOption = None,
+    backend: BackendOption = "llama",
+    base_url: BaseUrlOption = None,
     api_key: ApiKeyOpt = None,
     parallel: ParallelOpt = 1,
     verbose: VerboseOpt = False,
-    quiet: QuietOpt = False,
+    quiet: QuietOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -84,7 +83,7 @@ def update(
     if dry_run and review:
         raise typer.BadParameter("give --dry-run or --review, not both", param_hint="--review")
     console = stderr_console()
-    options = _engine_options(gpu_layers, ctx, threads, backend, base_url, verbose, api_key)
+    options = engine_options(gpu_layers, ctx, threads, backend, base_url, verbose, api_key)
     say = _say(console, quiet or as_json)
     database = open_db(db)
     model = offer_download(database, model, backend=backend, quiet=quiet or as_json)
@@ -152,21 +151,6 @@ class _Bar:
         elapsed = self.progress.tasks[self.task].elapsed or 0
         rate = f"{step.tokens / elapsed:,.0f} tokens/s" if elapsed > 0.5 and step.tokens else ""
         self.progress.update(self.task, completed=step.done, total=step.total, rate=rate)
-
-
-def _engine_options(gpu_layers, ctx, threads, backend, base_url, verbose, api_key=None) -> dict:
-    opts = {
-        "n_ctx": ctx,
-        "n_threads": threads,
-        "gpu_layers": gpu_layers,
-        "verbose": verbose,
-        "backend": backend,
-        "base_url": base_url,
-        "api_key": api_key,
-    }
-    return {
-        k: v for k, v in opts.items() if v is not None and not (k == "backend" and v == "llama")
-    }
 
 
 def _review_fn():
