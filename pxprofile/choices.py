@@ -24,5 +24,5 @@ JSON_TARGETS = ("openai", "chatgpt", "json")  # the targets `--json` goes with
 CLAUDE_STYLES = ("block", "memory")  # `export --for claude --style`
 CHATGPT_FIELDS = ("about", "respond")  # `export --for chatgpt --field`
 
-# `model add --prompt-style` (models.PROMPT_STYLES checks the same names)
+# `model add --prompt-style`; models.toml's prompt_style (models.py checks it)
 PROMPT_STYLES = ("default", "alignxplore")

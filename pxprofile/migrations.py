@@ -18,6 +18,16 @@ migrations = Migrations("pxprofile")
 def m001_chats(db):
     # Why: the spine. Message ids are stable across re-exports ("format:conversation:message" or a
     # content hash where a format has no ids), so re-ingest is INSERT OR IGNORE.
+    # Applied in users' databases: the helpers below keep its statements and their order
+    # (tests/test_store.py holds the schema it creates).
+    _m001_sources(db)
+    _m001_conversations(db)
+    _m001_messages(db)
+    _m001_signals(db)
+    db["messages"].enable_fts(["text"], create_triggers=True, tokenize="porter")
+
+
+def _m001_sources(db):
     db["sources"].create(
         {
             "id": int,
@@ -38,6 +48,9 @@ def m001_chats(db):
         pk="id",
     )
     db["sources"].create_index(["sha256"], unique=True)
+
+
+def _m001_conversations(db):
     db["conversations"].create(
         {
             "id": str,
@@ -53,6 +66,9 @@ def m001_chats(db):
         },
         pk="id",
     )
+
+
+def _m001_messages(db):
     db["messages"].create(
         {
             "id": str,
@@ -79,6 +95,10 @@ def m001_chats(db):
     db["messages"].create_index(["conversation_id"])
     db["messages"].create_index(["parent_id"])
     db["messages"].create_index(["role", "hidden"])
+
+
+def _m001_signals(db):
+    # the user's feedback on replies and the chosen/rejected reply pairs
     db["feedback"].create(
         {
             "id": str,
@@ -111,7 +131,6 @@ def m001_chats(db):
         pk="id",
     )
     db["pairs"].create_index(["conversation_id"])
-    db["messages"].enable_fts(["text"], create_triggers=True, tokenize="porter")
 
 
 @migrations()

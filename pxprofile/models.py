@@ -18,7 +18,8 @@ Config layout (config.toml):
     path = "/abs/file.gguf"            # or repo = "...", file = "..."
     prompt_style = "default"
 
-Nothing here imports llama_cpp; huggingface_hub only inside pull(), so `model list` stays fast.
+Nothing here imports llama_cpp (only model_info() asks it about GPU and CPU); huggingface_hub
+only inside pull(), so `model list` stays fast.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .choices import PROMPT_STYLES
 from .config import load_config, save_config
 from .errors import ModelError
 from .gguf_header import gguf_metadata, is_gguf, summarize_metadata  # noqa: F401 (public here)
 
-PROMPT_STYLES = ("default", "alignxplore")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -520,6 +521,24 @@ def describe(spec: ModelSpec, *, default: str | None = None) -> dict[str, Any]:
         "license": spec.license,
         "note": spec.note,
     }
+
+
+def model_info(name: str) -> dict[str, Any]:
+    """`model info`'s data: describe() with the file's path, size and GGUF summary, GPU offload,
+    and what llama.cpp uses on this CPU (these two load llama_cpp)."""
+    from .engine import default_gpu_layers, gpu_offload_supported, resolve_model_name
+    from .llamacpp import cpu_report
+
+    spec = get_model(name)
+    data = describe(spec, default=resolve_model_name(None) or registry_default())
+    path = resolve_path(name)
+    data["path"] = str(path)
+    data["size"] = path.stat().st_size
+    data["gguf"] = summarize_metadata(gguf_metadata(path))
+    data["gpu_offload"] = gpu_offload_supported()
+    data["default_gpu_layers"] = "all" if default_gpu_layers() != 0 else 0
+    data["cpu"] = cpu_report()
+    return data
 
 
 def list_models() -> list[dict[str, Any]]:

@@ -19,8 +19,7 @@ def test_the_core_uses_the_one_set():
     assert export.AGENT_TARGETS == agentfiles.WRITABLE == choices.WRITABLE_AGENTS
     assert export.CLAUDE_STYLES is choices.CLAUDE_STYLES
     assert export.CHATGPT_FIELDS is choices.CHATGPT_FIELDS
-    # models.py keeps its own tuple until issue 10's models.py is merged: they must agree
-    assert models.PROMPT_STYLES == choices.PROMPT_STYLES
+    assert models.PROMPT_STYLES is choices.PROMPT_STYLES
 
 
 def test_the_cli_choices_are_the_sets():

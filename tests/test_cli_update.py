@@ -171,6 +171,16 @@ def test_review_needs_a_terminal(runner, fake, dbpath):
     )
 
 
+@pytest.mark.parametrize("flags", [["--dry-run", "--review"], ["--review", "--dry-run"]])
+def test_dry_run_and_review_exclude_each_other(runner, fake, dbpath, flags):
+    result = runner.invoke(app, ["update", "--db", str(dbpath), *flags])
+    assert result.exit_code == 2
+    assert result.stderr.endswith(
+        "Error: Invalid value for --review: give --dry-run or --review, not both\n"
+    )
+    assert fake.loads == [] and open_db(dbpath)["updates"].count == 0
+
+
 def test_budget_continue_and_all(runner, fake, tmp_path):
     path = tmp_path / "big.db"
     db = open_db(path)

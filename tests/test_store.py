@@ -1,7 +1,7 @@
 import sqlite3
 
-from pxprofile.migrations import migrations
-from pxprofile.store import open_db, write_tx
+from pxprofile.migrations import m001_chats, migrations
+from pxprofile.store import Database, open_db, write_tx
 
 
 def test_migrations_apply_and_are_idempotent(tmp_path):
@@ -29,6 +29,203 @@ def test_migrations_apply_and_are_idempotent(tmp_path):
     assert db.schema == schema
     assert [m.name for m in migrations.applied(db)] == applied
     assert not migrations.pending(db)
+
+
+# What m001_chats created before its body was split into helpers (sqlite_master in creation order,
+# recorded from the original function). m001 is already applied in users' databases: a change to
+# it would leave old and new databases with different schemas.
+M001_SCHEMA = [
+    (
+        "table",
+        "sources",
+        """CREATE TABLE "sources" (
+   "id" INTEGER PRIMARY KEY,
+   "path" TEXT,
+   "sha256" TEXT,
+   "format" TEXT,
+   "size" INTEGER,
+   "first_imported_at" TEXT,
+   "imported_at" TEXT,
+   "conversations" INTEGER,
+   "messages" INTEGER,
+   "added" INTEGER,
+   "skipped" INTEGER,
+   "pairs" INTEGER,
+   "feedback" INTEGER,
+   "errors" INTEGER
+)""",
+    ),
+    (
+        "index",
+        "idx_sources_sha256",
+        """CREATE UNIQUE INDEX "idx_sources_sha256"
+    ON "sources" ("sha256")""",
+    ),
+    (
+        "table",
+        "conversations",
+        """CREATE TABLE "conversations" (
+   "id" TEXT PRIMARY KEY,
+   "format" TEXT,
+   "native_id" TEXT,
+   "title" TEXT,
+   "created_at" TEXT,
+   "updated_at" TEXT,
+   "created_raw" TEXT,
+   "current_leaf" TEXT,
+   "source_id" INTEGER,
+   "meta" TEXT
+)""",
+    ),
+    ("index", "sqlite_autoindex_conversations_1", None),
+    (
+        "table",
+        "messages",
+        """CREATE TABLE "messages" (
+   "id" TEXT PRIMARY KEY,
+   "conversation_id" TEXT,
+   "native_id" TEXT,
+   "parent_id" TEXT,
+   "role" TEXT,
+   "author_name" TEXT,
+   "content_type" TEXT,
+   "text" TEXT,
+   "redacted" TEXT,
+   "created_raw" TEXT,
+   "created_at" TEXT,
+   "hidden" INTEGER,
+   "on_active_path" INTEGER,
+   "status" TEXT,
+   "model" TEXT,
+   "seq" INTEGER,
+   "source_id" INTEGER,
+   "meta" TEXT
+)""",
+    ),
+    ("index", "sqlite_autoindex_messages_1", None),
+    (
+        "index",
+        "idx_messages_conversation_id",
+        """CREATE INDEX "idx_messages_conversation_id"
+    ON "messages" ("conversation_id")""",
+    ),
+    (
+        "index",
+        "idx_messages_parent_id",
+        """CREATE INDEX "idx_messages_parent_id"
+    ON "messages" ("parent_id")""",
+    ),
+    (
+        "index",
+        "idx_messages_role_hidden",
+        """CREATE INDEX "idx_messages_role_hidden"
+    ON "messages" ("role", "hidden")""",
+    ),
+    (
+        "table",
+        "feedback",
+        """CREATE TABLE "feedback" (
+   "id" TEXT PRIMARY KEY,
+   "message_id" TEXT,
+   "conversation_id" TEXT,
+   "rating" INTEGER,
+   "text" TEXT,
+   "created_at" TEXT,
+   "origin" TEXT,
+   "source_id" INTEGER
+)""",
+    ),
+    ("index", "sqlite_autoindex_feedback_1", None),
+    (
+        "index",
+        "idx_feedback_message_id",
+        """CREATE INDEX "idx_feedback_message_id"
+    ON "feedback" ("message_id")""",
+    ),
+    (
+        "table",
+        "pairs",
+        """CREATE TABLE "pairs" (
+   "id" TEXT PRIMARY KEY,
+   "conversation_id" TEXT,
+   "prompt_id" TEXT,
+   "chosen_id" TEXT,
+   "rejected_id" TEXT,
+   "prompt_text" TEXT,
+   "chosen_text" TEXT,
+   "rejected_text" TEXT,
+   "origin" TEXT,
+   "interrupted" INTEGER,
+   "created_at" TEXT,
+   "source_id" INTEGER
+)""",
+    ),
+    ("index", "sqlite_autoindex_pairs_1", None),
+    (
+        "index",
+        "idx_pairs_conversation_id",
+        """CREATE INDEX "idx_pairs_conversation_id"
+    ON "pairs" ("conversation_id")""",
+    ),
+    (
+        "table",
+        "messages_fts",
+        """CREATE VIRTUAL TABLE "messages_fts" USING FTS5 (
+    "text",
+    tokenize='porter',
+    content="messages"
+)""",
+    ),
+    (
+        "table",
+        "messages_fts_data",
+        "CREATE TABLE 'messages_fts_data'(id INTEGER PRIMARY KEY, block BLOB)",
+    ),
+    (
+        "table",
+        "messages_fts_idx",
+        "CREATE TABLE 'messages_fts_idx'(segid, term, pgno, PRIMARY KEY(segid, term)) WITHOUT ROWID",
+    ),
+    (
+        "table",
+        "messages_fts_docsize",
+        "CREATE TABLE 'messages_fts_docsize'(id INTEGER PRIMARY KEY, sz BLOB)",
+    ),
+    (
+        "table",
+        "messages_fts_config",
+        "CREATE TABLE 'messages_fts_config'(k PRIMARY KEY, v) WITHOUT ROWID",
+    ),
+    (
+        "trigger",
+        "messages_ai",
+        """CREATE TRIGGER "messages_ai" AFTER INSERT ON "messages" BEGIN
+  INSERT INTO "messages_fts" (rowid, "text") VALUES (new.rowid, new."text");
+END""",
+    ),
+    (
+        "trigger",
+        "messages_ad",
+        """CREATE TRIGGER "messages_ad" AFTER DELETE ON "messages" BEGIN
+  INSERT INTO "messages_fts" ("messages_fts", rowid, "text") VALUES('delete', old.rowid, old."text");
+END""",
+    ),
+    (
+        "trigger",
+        "messages_au",
+        """CREATE TRIGGER "messages_au" AFTER UPDATE ON "messages" BEGIN
+  INSERT INTO "messages_fts" ("messages_fts", rowid, "text") VALUES('delete', old.rowid, old."text");
+  INSERT INTO "messages_fts" (rowid, "text") VALUES (new.rowid, new."text");
+END""",
+    ),
+]
+
+
+def test_m001_creates_the_recorded_schema():
+    db = Database(memory=True)
+    m001_chats(db)
+    rows = db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY rowid").fetchall()
+    assert rows == M001_SCHEMA
 
 
 def test_wal_and_busy_timeout(tmp_path):

@@ -8,15 +8,20 @@ from typing import Annotated
 import typer
 
 from . import DbOption, JsonOption, app, print_json, stderr_console
-from .update import _engine_options
+from .options import (
+    BackendOption,
+    BaseUrlOption,
+    CtxOption,
+    GpuLayersOption,
+    ModelOption,
+    ThreadsOption,
+    engine_options,
+)
 
 
 @app.command("eval")
 def eval_(
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="Model to score with (default: `pxprofile model use`)."),
-    ] = None,
+    model: ModelOption = None,
     profile: Annotated[str | None, typer.Option("--profile", help="Profile name.")] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Score at most N choices (newest first).")
@@ -25,23 +30,11 @@ def eval_(
         bool,
         typer.Option("--per-line", help="Also leave each line out in turn: which lines help."),
     ] = False,
-    gpu_layers: Annotated[
-        int | None,
-        typer.Option(
-            "--gpu-layers",
-            help="Layers to offload to the GPU (-1 all; default: all when available).",
-        ),
-    ] = None,
-    ctx: Annotated[
-        int | None, typer.Option("--ctx", "--n-ctx", min=256, help="Context window in tokens.")
-    ] = None,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads.")] = None,
-    backend: Annotated[
-        str, typer.Option("--backend", help="llama (in-process) or openai (a server).")
-    ] = "llama",
-    base_url: Annotated[
-        str | None, typer.Option("--base-url", help="openai backend: http://HOST:PORT/v1.")
-    ] = None,
+    gpu_layers: GpuLayersOption = None,
+    ctx: CtxOption = None,
+    threads: ThreadsOption = None,
+    backend: BackendOption = "llama",
+    base_url: BaseUrlOption = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar on stderr.")
     ] = False,
@@ -57,7 +50,7 @@ def eval_(
     from pxprofile.evaluate import evaluate
     from pxprofile.store import open_db
 
-    opts = _engine_options(gpu_layers, ctx, threads, backend, base_url, False)
+    opts = engine_options(gpu_layers, ctx, threads, backend, base_url, False)
     with _Bar(quiet) as progress:
         result = evaluate(
             open_db(db), model=model, engine_options=opts, profile=profile, limit=limit,

@@ -43,18 +43,26 @@ def forget(
     plan = core.plan_forget(
         database, conversation=conversation, source=source, search=search, profile=profile
     )
-    if plan.empty:
-        return _nothing(json_)
-    if not json_:
-        _preview(plan)
-    if dry_run:
-        return print_json({"deleted": False, **plan.to_dict()}) if json_ else None
+    if _preview(plan, json_, dry_run):
+        return
     if not yes:
         _confirm()
     result = core.forget(database, plan, profile=profile)
     if json_:
         return print_json({"deleted": True, **result.to_dict()})
     stderr_console().print(result.summary(), markup=False, soft_wrap=True)
+
+
+def _preview(plan, json_: bool, dry_run: bool) -> bool:
+    """Show what would go; True when nothing more is to be done (nothing matches, --dry-run)."""
+    if plan.empty:
+        _nothing(json_)
+        return True
+    if not json_:
+        _show_plan(plan)
+    if dry_run and json_:
+        print_json({"deleted": False, **plan.to_dict()})
+    return dry_run
 
 
 def _nothing(json_: bool) -> None:
@@ -67,7 +75,7 @@ def _nothing(json_: bool) -> None:
     )
 
 
-def _preview(plan) -> None:
+def _show_plan(plan) -> None:
     err = stderr_console()
     err.print(plan.summary(), markup=False, soft_wrap=True)
     for title in plan.titles[:10]:

@@ -72,9 +72,7 @@ def ingest(
         print_json(run.to_dict())
     elif len(files) > 1 and not quiet:
         report.say(run.total_line())
-    report.after_ingest(database, run.summaries)
-    if run.failures:
-        raise typer.Exit(1)
+    report.finish(database, run)
 
 
 def _stdin_or_usage_error() -> list[str]:
@@ -104,9 +102,7 @@ def _ingest_agent(agent, paths, db, redact_storage, as_json, report: _Report, fo
         print_json(done.to_dict())
     elif not report.quiet:
         report.say(done.done_line())
-    report.after_ingest(database, done.summaries)
-    if done.failures:
-        raise typer.Exit(1)
+    report.finish(database, done)
 
 
 class _Report:
@@ -128,6 +124,12 @@ class _Report:
 
     def failure(self, message: str) -> None:
         typer.echo(f"Error: {message}", err=True)
+
+    def finish(self, database, run) -> None:
+        """The update after (see after_ingest); exit 1 when a file could not be ingested."""
+        self.after_ingest(database, run.summaries)
+        if run.failures:
+            raise typer.Exit(1)
 
     def after_ingest(self, database, summaries: list) -> None:
         """Update the profile from what was just recorded (unless --no-update or nothing was).

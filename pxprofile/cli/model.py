@@ -130,28 +130,18 @@ def rm(name: NameArg) -> None:
 def info(name: OptionalName = None, json_: JsonOption = False) -> None:
     """Show a model's GGUF metadata, GPU offload, and the CPU features llama.cpp uses."""
     from pxprofile import models
-    from pxprofile.engine import default_gpu_layers, gpu_offload_supported, resolve_model_name
-    from pxprofile.llamacpp import cpu_report
+    from pxprofile.engine import resolve_model_name
 
     name = resolve_model_name(name) or models.registry_default()
-    spec = models.get_model(name)
-    data = models.describe(spec, default=resolve_model_name(None) or models.registry_default())
-    path = models.resolve_path(name)
-    data["path"] = str(path)
-    data["size"] = path.stat().st_size
-    data["gguf"] = models.summarize_metadata(models.gguf_metadata(path))
-    gpu = gpu_offload_supported()
-    data["gpu_offload"] = gpu
-    data["default_gpu_layers"] = "all" if default_gpu_layers() != 0 else 0
-    data["cpu"] = cpu_report()
+    data = models.model_info(name)
     if json_:
         print_json(data)
         return
-    for key, value in _info_lines(name, spec, data, gpu):
+    for key, value in _info_lines(name, data):
         typer.echo(f"{key + ':':<16}{value}")
 
 
-def _info_lines(name, spec, data, gpu) -> list[tuple[str, object]]:
+def _info_lines(name, data) -> list[tuple[str, object]]:
     from pxprofile import models
 
     g, cpu = data["gguf"], data["cpu"]
@@ -164,11 +154,11 @@ def _info_lines(name, spec, data, gpu) -> list[tuple[str, object]]:
         ("layers", g["layers"]),
         ("quantization", g["quantization"]),
         ("chat template", "yes" if g["chat_template"] else "no (plain completion prompt)"),
-        ("prompt style", spec.prompt_style),
+        ("prompt style", data["prompt_style"]),
         (
             "GPU offload",
             "supported: all layers by default (--gpu-layers to change)"
-            if gpu
+            if data["gpu_offload"]
             else "not supported by this llama.cpp build: CPU only "
             "(reinstall with CUDA or Metal, see README)",
         ),

@@ -36,11 +36,44 @@ ModelOption = Annotated[
     str | None,
     typer.Option("--model", "-m", help="Model to use (default: `pxprofile model use`)."),
 ]
+# how the model runs (`update`, `eval`); engine_options() turns them into load_engine's keywords
+GpuLayersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--gpu-layers", help="Layers to offload to the GPU (-1 all; default: all when available)."
+    ),
+]
+CtxOption = Annotated[
+    int | None, typer.Option("--ctx", "--n-ctx", min=256, help="Context window in tokens.")
+]
+ThreadsOption = Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads.")]
+BackendOption = Annotated[
+    str, typer.Option("--backend", help="llama (in-process) or openai (a server).")
+]
+BaseUrlOption = Annotated[
+    str | None, typer.Option("--base-url", help="openai backend: http://HOST:PORT/v1.")
+]
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")
 ]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Say more.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def engine_options(gpu_layers, ctx, threads, backend, base_url, verbose, api_key=None) -> dict:
+    """The model options given, as load_engine's keywords (the default backend left out)."""
+    opts = {
+        "n_ctx": ctx,
+        "n_threads": threads,
+        "gpu_layers": gpu_layers,
+        "verbose": verbose,
+        "backend": backend,
+        "base_url": base_url,
+        "api_key": api_key,
+    }
+    return {
+        k: v for k, v in opts.items() if v is not None and not (k == "backend" and v == "llama")
+    }
 
 
 class Place(StrEnum):

@@ -9,6 +9,16 @@ import typer
 
 from . import DbOption, JsonOption, app, fail, print_json, stderr_console
 from .firstrun import offer_download
+from .options import (
+    BackendOption,
+    BaseUrlOption,
+    CtxOption,
+    GpuLayersOption,
+    ModelOption,
+    QuietOption,
+    ThreadsOption,
+    engine_options,
+)
 
 NO_MODEL_HINT = (
     "No model configured: run `pxprofile model use gemma3-270m` (offline, for trying it out) or "
@@ -16,24 +26,25 @@ NO_MODEL_HINT = (
 )
 
 
+def _one_mode(ctx: typer.Context, value: bool) -> bool:
+    """--dry-run and --review exclude each other: whichever of them is parsed second says so."""
+    if value and (ctx.params.get("dry_run") or ctx.params.get("review")):
+        raise typer.BadParameter("give --dry-run or --review, not both", param_hint="--review")
+    return value
+
+
 Opt = typer.Option
-ModelOpt = Annotated[
-    str | None, Opt("--model", "-m", help="Model (default: `pxprofile model use`).")
-]
 BudgetOpt = Annotated[
     int, Opt("--budget", min=1, help="Tokens of chat one update reads (most informative first).")
 ]
 AllOpt = Annotated[bool, Opt("--all", help="Read everything not read yet, however long it takes.")]
-DryRunOpt = Annotated[bool, Opt("--dry-run", help="Print the proposed diff; change nothing.")]
-ReviewOpt = Annotated[bool, Opt("--review", help="Accept or reject each proposed change.")]
-ProfileOpt = Annotated[str | None, Opt("--profile", help="Profile name.")]
-GpuOpt = Annotated[
-    int | None, Opt("--gpu-layers", help="Layers on the GPU (-1 all; default: all when available).")
+DryRunOpt = Annotated[
+    bool, Opt("--dry-run", callback=_one_mode, help="Print the proposed diff; change nothing.")
 ]
-CtxOpt = Annotated[int | None, Opt("--ctx", "--n-ctx", min=256, help="Context window in tokens.")]
-ThreadsOpt = Annotated[int | None, Opt("--threads", min=1, help="CPU threads.")]
-BackendOpt = Annotated[str, Opt("--backend", help="llama (in-process) or openai (a server).")]
-UrlOpt = Annotated[str | None, Opt("--base-url", help="openai backend: http://HOST:PORT/v1.")]
+ReviewOpt = Annotated[
+    bool, Opt("--review", callback=_one_mode, help="Accept or reject each proposed change.")
+]
+ProfileOpt = Annotated[str | None, Opt("--profile", help="Profile name.")]
 ApiKeyOpt = Annotated[
     str | None,
     Opt(
@@ -48,26 +59,25 @@ ParallelOpt = Annotated[
 VerboseOpt = Annotated[
     bool, Opt("--verbose", "-v", help="Say what was read and why, rejections, llama.cpp logs.")
 ]
-QuietOpt = Annotated[bool, Opt("--quiet", "-q", help="No progress or summary on stderr.")]
 
 
 @app.command()
 def update(
-    model: ModelOpt = None,
+    model: ModelOption = None,
     budget: BudgetOpt = 20_000,
     read_all: AllOpt = False,
     dry_run: DryRunOpt = False,
     review: ReviewOpt = False,
     profile: ProfileOpt = None,
-    gpu_layers: GpuOpt = None,
-    ctx: CtxOpt = None,
-    threads: ThreadsOpt = None,
-    backend: BackendOpt = "llama",
-    base_url: UrlOpt = None,
+    gpu_layers: GpuLayersOption = None,
+    ctx: CtxOption = None,
+    threads: ThreadsOption = None,
+    backend: BackendOption = "llama",
+    base_url: BaseUrlOption = None,
     api_key: ApiKeyOpt = None,
     parallel: ParallelOpt = 1,
     verbose: VerboseOpt = False,
-    quiet: QuietOpt = False,
+    quiet: QuietOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -81,37 +91,27 @@ def update(
     from pxprofile import infer
     from pxprofile.store import open_db
 
-    if dry_run and review:
-        raise typer.BadParameter("give --dry-run or --review, not both", param_hint="--review")
-    console = stderr_console()
-    options = _engine_options(gpu_layers, ctx, threads, backend, base_url, verbose, api_key)
-    say = _say(console, quiet or as_json)
+    options = engine_options(gpu_layers, ctx, threads, backend, base_url, verbose, api_key)
     database = open_db(db)
     model = offer_download(database, model, backend=backend, quiet=quiet or as_json)
-    with _Bar(console, enabled=not (quiet or as_json)) as bar:
+    with _Bar(silent=quiet or as_json) as bar:
         result = infer.update(
             database, model=model, engine_options=options, profile=profile, budget=budget,
             read_all=read_all, dry_run=dry_run, review=_review_fn() if review else None,
-            progress=say, on_step=bar, parallel=parallel,
+            progress=bar.say, on_step=bar, parallel=parallel,
         )  # fmt: skip
-    _render(result, console, verbose=verbose, as_json=as_json, say=say)
+    _render(result, bar, verbose=verbose, as_json=as_json)
 
 
-def _say(console, silent: bool):
-    if silent:
-        return lambda msg: None
-    return lambda msg: console.print(msg, markup=False, soft_wrap=True)
-
-
-def _render(result, console, *, verbose: bool, as_json: bool, say) -> None:
+def _render(result, bar: _Bar, *, verbose: bool, as_json: bool) -> None:
     if verbose:
         for line in result.explain():
-            console.print(line, markup=False, soft_wrap=True)
+            bar.console.print(line, markup=False, soft_wrap=True)
     if as_json:
         print_json(result.as_dict())
     elif result.dry_run and result.diff:
         typer.echo(result.diff, nl=False)
-    say(result.summary())
+    bar.say(result.summary())
     if result.status == "failed":
         fail(
             "the model's output could not be used, so nothing was changed. Run `pxprofile update` "
@@ -120,12 +120,16 @@ def _render(result, console, *, verbose: bool, as_json: bool, say) -> None:
 
 
 class _Bar:
-    """Reading progress on stderr (conversations read of total, tokens/s, ETA); silent under
-    --quiet or when stderr is not a terminal."""
+    """Reading progress on stderr: the bar (conversations read of total, tokens/s, ETA) when
+    stderr is a terminal, and progress lines (``say``); both silent under --quiet or --json."""
 
-    def __init__(self, console, *, enabled: bool):
-        self.console, self.enabled, self.progress, self.task = console, enabled, None, None
-        self.enabled = enabled and sys.stderr.isatty()
+    def __init__(self, *, silent: bool):
+        self.console, self.silent, self.progress, self.task = stderr_console(), silent, None, None
+        self.enabled = not silent and sys.stderr.isatty()
+
+    def say(self, msg: str) -> None:
+        if not self.silent:
+            self.console.print(msg, markup=False, soft_wrap=True)
 
     def __enter__(self):
         return self
@@ -154,21 +158,6 @@ class _Bar:
         self.progress.update(self.task, completed=step.done, total=step.total, rate=rate)
 
 
-def _engine_options(gpu_layers, ctx, threads, backend, base_url, verbose, api_key=None) -> dict:
-    opts = {
-        "n_ctx": ctx,
-        "n_threads": threads,
-        "gpu_layers": gpu_layers,
-        "verbose": verbose,
-        "backend": backend,
-        "base_url": base_url,
-        "api_key": api_key,
-    }
-    return {
-        k: v for k, v in opts.items() if v is not None and not (k == "backend" and v == "llama")
-    }
-
-
 def _review_fn():
     """Ask about each change on the terminal (prompt-toolkit); only when both ends are TTYs."""
     from pxprofile.errors import InputError
@@ -188,11 +177,10 @@ def after_ingest(db, *, quiet: bool = False, model: str | None = None) -> None:
     is read (read means read by a model): one hint says how to get one."""
     from pxprofile import infer
 
-    console = stderr_console()
     model = offer_download(db, model, quiet=quiet)  # the first-run download question
-    with _Bar(console, enabled=not quiet) as bar:
-        result = infer.after_ingest(db, model=model, progress=_say(console, quiet), on_step=bar)
+    with _Bar(silent=quiet) as bar:
+        result = infer.after_ingest(db, model=model, progress=bar.say, on_step=bar)
     if result is not None and result.status == "no-model":
-        console.print(NO_MODEL_HINT, markup=False, soft_wrap=True)
+        bar.console.print(NO_MODEL_HINT, markup=False, soft_wrap=True)
     elif result is not None and not quiet:
-        console.print(result.summary(), markup=False, soft_wrap=True)
+        bar.say(result.summary())
