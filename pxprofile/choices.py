@@ -26,3 +26,6 @@ CHATGPT_FIELDS = ("about", "respond")  # `export --for chatgpt --field`
 
 # `model add --prompt-style`; models.toml's prompt_style (models.py checks it)
 PROMPT_STYLES = ("default", "alignxplore")
+
+# `update --backend`, `eval --backend`: where the model runs (engine.load_engine)
+BACKENDS = ("llama", "openai")

@@ -37,8 +37,6 @@ CONTRACT (infer.py and tests code against this; keep it stable):
     load_tokenizer(name: str | None = None) -> object with count_tokens(text) -> int
                                 vocab-only load (fast, no weights) for token budgets in export;
                                 raises ModelError when no model is available
-    resolve_model_name(name: str | None) -> str | None
-                                --model, else $PXPROFILE_MODEL, else the config default
 
 Deterministic by default (seed 0, temperature 0). llama_cpp is imported inside functions only.
 """
@@ -383,25 +381,10 @@ _LOAD_LOCK = threading.Lock()
 _MAX_LOADED = 2
 
 
-def resolve_model_name(name: str | None) -> str | None:
-    """--model, else $PXPROFILE_MODEL, else the config default (`pxprofile model use`)."""
-    if name:
-        return name
-    env = os.environ.get("PXPROFILE_MODEL")
-    if env:
-        return env
-    from .models import default_model
-
-    return default_model()
-
-
 def _effective_name(name: str | None) -> str:
-    from .models import registry_default
+    from .models import model_name
 
-    resolved = resolve_model_name(name) or registry_default()
-    if not resolved:  # pragma: no cover - the shipped registry names a default
-        raise ModelError("No model chosen. Pass --model NAME or run `pxprofile model use NAME`.")
-    return resolved
+    return model_name(name)
 
 
 def default_gpu_layers() -> int:
@@ -421,7 +404,7 @@ def load_engine(
     api_key: str | None = None,
 ) -> Engine:
     """Load (once per process and arguments) the engine for NAME. See the module docstring."""
-    if backend in ("openai", "server"):
+    if backend == "openai":
         return _load_openai(name, n_ctx=n_ctx, base_url=base_url, api_key=api_key, verbose=verbose)
     if backend != "llama":
         raise ModelError(
@@ -469,10 +452,11 @@ def _load_openai(
             "The openai backend needs the server's address. Pass --base-url http://HOST:PORT/v1 "
             "(or set PXPROFILE_BASE_URL)."
         )
-    name = resolve_model_name(name)
+    from .models import all_models, chosen_model
+
+    name = chosen_model(name)
     if not name:
         raise ModelError("The openai backend needs the server's model name. Pass --model NAME.")
-    from .models import all_models
 
     spec = all_models().get(name)
     from .credentials import api_key_for

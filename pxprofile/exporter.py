@@ -129,8 +129,9 @@ def token_counter(model: str | None, notes: list[str]):
     """
     from . import engine
     from .errors import PxprofileError
+    from .models import chosen_model
 
-    name = engine.resolve_model_name(model)
+    name = chosen_model(model)
     if name is None:
         notes.append(
             "Counting tokens as characters / 4 (no model set; pass --model for exact counts)."
@@ -148,4 +149,4 @@ def token_counter(model: str | None, notes: list[str]):
 def _engine(model: str | None):
     from . import engine
 
-    return engine.load_engine(engine.resolve_model_name(model))
+    return engine.load_engine(model)

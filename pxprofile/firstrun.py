@@ -14,7 +14,7 @@ import os
 
 from .config import load_config, save_config
 from .errors import ModelError
-from .models import ModelSpec, get_model, local_path, registry_default
+from .models import ModelSpec, get_model, local_path, model_name
 
 OFFLINE_VALUES = {"1", "true", "yes", "on"}
 
@@ -31,10 +31,8 @@ def declined() -> bool:
 def download_offer(model: str | None) -> ModelSpec | None:
     """The model this update would run (``model``, else the configured or registry default) when
     it has to be downloaded from Hugging Face first and asking is allowed; else None."""
-    from .engine import resolve_model_name
-
-    name = resolve_model_name(model) or registry_default()
-    if not name or offline() or declined():
+    name = model_name(model)
+    if offline() or declined():
         return None
     try:
         spec = get_model(name)

@@ -168,8 +168,9 @@ def _record(db, uid, r: UpdateResult, finished: bool = False) -> None:
 
 def _load(model, engine_options, say):
     from . import engine as engine_mod
+    from . import models
 
-    say(f"Loading model {engine_mod.resolve_model_name(model) or ''}".rstrip() + "...")
+    say(f"Loading model {models.chosen_model(model) or ''}".rstrip() + "...")
     return engine_mod.load_engine(model, **(engine_options or {}))
 
 
@@ -513,12 +514,11 @@ def after_ingest(
 ) -> UpdateResult | None:
     """The update `pxprofile ingest` runs: None when nothing is new; when no model is on this
     machine: status "no-model" (nothing is read then: read means read by a model)."""
-    from .engine import resolve_model_name
-    from .models import on_this_machine
+    from .models import chosen_model, on_this_machine
 
     if signals.pending(db) == 0:
         return None
-    name = resolve_model_name(model)
+    name = chosen_model(model)
     if not name or not on_this_machine(name):
         return UpdateResult(status="no-model")
     return update(db, model=name, progress=progress, on_step=on_step)

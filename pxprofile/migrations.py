@@ -1,10 +1,14 @@
 """Schema migrations (sqlite-utils Migrations). Append-only: never edit an applied migration.
 
-Numbering by area, so work on different areas never collides:
+They run in the order they stand in this file (sqlite-utils records each applied name, so a
+name can never change). Numbered by area, so work on different areas never collides:
   m001-m009 chats store (sources, conversations, messages, feedback, pairs, FTS)
   m010-m019 profile (versions, lines, provenance, deletions)
   m020-m029 inference (updates, digested messages)
-  m030-m039 privacy and safety (redaction)
+  m030-m039 forgetting
+  m040-m049 reading (observations per conversation)
+  m050-m059 lines imported from other tools' memories
+  m080-m089 privacy and safety (redaction)
 """
 
 from __future__ import annotations

@@ -2,7 +2,10 @@
 
     load_registry() -> dict[str, ModelSpec]     the shipped models.toml
     all_models() -> dict[str, ModelSpec]        registry + user models (config.toml [models.NAME])
-    get_model(name) -> ModelSpec                ModelError naming the known models when unknown
+    chosen_model(name=None) -> str | None       --model, else $PXPROFILE_MODEL, else `model use`
+    model_name(name=None) -> str                chosen_model(), else the registry's default
+    get_model(name=None) -> ModelSpec           model_name()'s spec; ModelError naming the known
+                                                models when unknown
     local_path(spec) -> Path | None             where the GGUF is on disk, None if not downloaded
     resolve_path(name, assemble=True) -> Path   local path or a ModelError saying how to get it
     pull(name, progress=True) -> Path           huggingface_hub download (resume, cache, offline)
@@ -121,7 +124,23 @@ def all_models() -> dict[str, ModelSpec]:
     return models
 
 
-def get_model(name: str) -> ModelSpec:
+def chosen_model(name: str | None = None) -> str | None:
+    """The model the user chose: NAME (--model), else $PXPROFILE_MODEL, else the default set with
+    `pxprofile model use`; None when none is (then an update reads nothing, export estimates)."""
+    return name or os.environ.get("PXPROFILE_MODEL") or default_model()
+
+
+def model_name(name: str | None = None) -> str:
+    """chosen_model(NAME), else the registry's default: the model a command runs."""
+    resolved = chosen_model(name) or registry_default()
+    if not resolved:  # pragma: no cover - the shipped registry names a default
+        raise ModelError("No model chosen. Pass --model NAME or run `pxprofile model use NAME`.")
+    return resolved
+
+
+def get_model(name: str | None = None) -> ModelSpec:
+    """The spec of model_name(NAME): the one resolver every command goes through."""
+    name = model_name(name)
     if name.startswith(("ollama:", "lmstudio:")):  # Ollama's / LM Studio's GGUFs, used in place
         from .localmodels import find
 
@@ -526,11 +545,11 @@ def describe(spec: ModelSpec, *, default: str | None = None) -> dict[str, Any]:
 def model_info(name: str) -> dict[str, Any]:
     """`model info`'s data: describe() with the file's path, size and GGUF summary, GPU offload,
     and what llama.cpp uses on this CPU (these two load llama_cpp)."""
-    from .engine import default_gpu_layers, gpu_offload_supported, resolve_model_name
+    from .engine import default_gpu_layers, gpu_offload_supported
     from .llamacpp import cpu_report
 
     spec = get_model(name)
-    data = describe(spec, default=resolve_model_name(None) or registry_default())
+    data = describe(spec, default=model_name())
     path = resolve_path(name)
     data["path"] = str(path)
     data["size"] = path.stat().st_size
@@ -545,8 +564,7 @@ def list_models() -> list[dict[str, Any]]:
     """`model list`'s rows (describe()): the registry's models, then Ollama's and LM Studio's
     GGUFs; the one an update would use is marked ``default``."""
     from . import localmodels
-    from .engine import resolve_model_name
 
-    default = resolve_model_name(None) or registry_default()
+    default = model_name()
     specs = [*all_models().values(), *localmodels.discover()]
     return [describe(s, default=default) for s in specs]

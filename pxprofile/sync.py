@@ -182,10 +182,9 @@ def _update_profile(db, model: str | None) -> str | None:
     """The one call to the profile update (infer.update), with a model already on this machine:
     a timer must never start a multi-gigabyte download. Returns its summary line."""
     from . import infer
-    from .engine import resolve_model_name
-    from .models import on_this_machine
+    from .models import chosen_model, on_this_machine
 
-    name = resolve_model_name(model)
+    name = chosen_model(model)
     if not name or not on_this_machine(name):
         return (
             "New sessions were recorded, but no local model is set up: run "

@@ -154,7 +154,6 @@ def test_task_with_model_uses_the_local_model(runner, profile_file, monkeypatch)
             seen["user"] = user[0].text
             return Completion(text="", data={"relevant": []})
 
-    monkeypatch.setattr(engine, "resolve_model_name", lambda name: name, raising=False)
     monkeypatch.setattr(
         engine,
         "load_engine",

@@ -18,7 +18,6 @@ from pxprofile.engine import (
     load_engine,
     load_tokenizer,
     neutralize_special_tokens,
-    resolve_model_name,
     strip_think,
 )
 from pxprofile.errors import InferenceError, ModelError
@@ -351,15 +350,17 @@ def test_exit_frees_models_without_destructor_errors():
     assert "Exception ignored" not in r.stderr, r.stderr
 
 
-def test_resolve_model_name_order(monkeypatch):
-    from pxprofile.models import set_default
+def test_one_resolver_names_the_model_every_command_uses(monkeypatch):
+    from pxprofile import models
+    from pxprofile.models import chosen_model, get_model, model_name, set_default
 
-    assert resolve_model_name(None) is None
+    assert chosen_model(None) is None  # nothing chosen: an update reads nothing
+    assert model_name(None) == models.registry_default() == get_model().name
     set_default("gemma3-270m")
-    assert resolve_model_name(None) == "gemma3-270m"
+    assert chosen_model(None) == model_name(None) == get_model().name == "gemma3-270m"
     monkeypatch.setenv("PXPROFILE_MODEL", "qwen3-8b")
-    assert resolve_model_name(None) == "qwen3-8b"
-    assert resolve_model_name("qwen3-4b") == "qwen3-4b"
+    assert chosen_model(None) == get_model().name == "qwen3-8b"
+    assert chosen_model("qwen3-4b") == get_model("qwen3-4b").name == "qwen3-4b"
 
 
 def test_unpulled_default_model_says_how_to_pull():

@@ -9,11 +9,13 @@ import typer
 
 from . import DbOption, JsonOption, app, print_json, stderr_console
 from .options import (
+    Backend,
     BackendOption,
     BaseUrlOption,
     CtxOption,
     GpuLayersOption,
     ModelOption,
+    ProfileOption,
     ThreadsOption,
     engine_options,
 )
@@ -22,7 +24,7 @@ from .options import (
 @app.command("eval")
 def eval_(
     model: ModelOption = None,
-    profile: Annotated[str | None, typer.Option("--profile", help="Profile name.")] = None,
+    profile: ProfileOption = None,
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Score at most N choices (newest first).")
     ] = None,
@@ -33,7 +35,7 @@ def eval_(
     gpu_layers: GpuLayersOption = None,
     ctx: CtxOption = None,
     threads: ThreadsOption = None,
-    backend: BackendOption = "llama",
+    backend: BackendOption = Backend.llama,
     base_url: BaseUrlOption = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar on stderr.")

@@ -14,9 +14,9 @@ def offer_download(db, model: str | None, *, backend: str = "llama", quiet: bool
     Not asked (today's hint or error stays): stdin or stderr not a terminal, --quiet/--json, a
     server backend, HF_HUB_OFFLINE, a "no" given before, nothing new to read.
     """
-    from pxprofile.engine import resolve_model_name
+    from pxprofile.models import chosen_model
 
-    chosen = resolve_model_name(model)
+    chosen = chosen_model(model)
     if quiet or backend != "llama" or not (sys.stdin.isatty() and sys.stderr.isatty()):
         return chosen
     from pxprofile import firstrun, models, signals

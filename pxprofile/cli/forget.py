@@ -45,8 +45,7 @@ def forget(
     )
     if _preview(plan, json_, dry_run):
         return
-    if not yes:
-        _confirm()
+    _confirm(yes)
     result = core.forget(database, plan, profile=profile)
     if json_:
         return print_json({"deleted": True, **result.to_dict()})
@@ -84,9 +83,12 @@ def _show_plan(plan) -> None:
         err.print(plan.diff, markup=False, highlight=False, end="")
 
 
-def _confirm() -> None:
+def _confirm(yes: bool) -> None:
+    """--yes, or a yes on a terminal; else nothing is deleted."""
     from pxprofile.errors import InputError
 
+    if yes:
+        return
     if not interactive(prompt_on_stderr=True):
         raise InputError("refusing to delete without confirmation. Pass --yes to delete.")
     if not typer.confirm("Delete them permanently?", default=False, err=True):

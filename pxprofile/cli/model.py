@@ -130,9 +130,8 @@ def rm(name: NameArg) -> None:
 def info(name: OptionalName = None, json_: JsonOption = False) -> None:
     """Show a model's GGUF metadata, GPU offload, and the CPU features llama.cpp uses."""
     from pxprofile import models
-    from pxprofile.engine import resolve_model_name
 
-    name = resolve_model_name(name) or models.registry_default()
+    name = models.model_name(name)
     data = models.model_info(name)
     if json_:
         print_json(data)
@@ -171,7 +170,5 @@ def _info_lines(name, data) -> list[tuple[str, object]]:
 def path_(name: OptionalName = None) -> None:
     """Print the local path of a model's GGUF file."""
     from pxprofile import models
-    from pxprofile.engine import resolve_model_name
 
-    name = resolve_model_name(name) or models.registry_default()
-    typer.echo(str(models.resolve_path(name)))
+    typer.echo(str(models.resolve_path(models.model_name(name))))

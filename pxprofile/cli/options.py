@@ -47,9 +47,6 @@ CtxOption = Annotated[
     int | None, typer.Option("--ctx", "--n-ctx", min=256, help="Context window in tokens.")
 ]
 ThreadsOption = Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads.")]
-BackendOption = Annotated[
-    str, typer.Option("--backend", help="llama (in-process) or openai (a server).")
-]
 BaseUrlOption = Annotated[
     str | None, typer.Option("--base-url", help="openai backend: http://HOST:PORT/v1.")
 ]
@@ -67,7 +64,7 @@ def engine_options(gpu_layers, ctx, threads, backend, base_url, verbose, api_key
         "n_threads": threads,
         "gpu_layers": gpu_layers,
         "verbose": verbose,
-        "backend": backend,
+        "backend": str(backend),
         "base_url": base_url,
         "api_key": api_key,
     }
@@ -96,3 +93,7 @@ Target = _choice("Target", choices.TARGETS)
 ClaudeStyle = _choice("ClaudeStyle", choices.CLAUDE_STYLES)
 ChatgptField = _choice("ChatgptField", choices.CHATGPT_FIELDS)
 PromptStyle = _choice("PromptStyle", choices.PROMPT_STYLES)
+Backend = _choice("Backend", choices.BACKENDS)
+BackendOption = Annotated[
+    Backend, typer.Option("--backend", help="llama (in-process) or openai (a server).")
+]

@@ -10,11 +10,13 @@ import typer
 from . import DbOption, JsonOption, app, fail, print_json, stderr_console
 from .firstrun import offer_download
 from .options import (
+    Backend,
     BackendOption,
     BaseUrlOption,
     CtxOption,
     GpuLayersOption,
     ModelOption,
+    ProfileOption,
     QuietOption,
     ThreadsOption,
     engine_options,
@@ -44,7 +46,6 @@ DryRunOpt = Annotated[
 ReviewOpt = Annotated[
     bool, Opt("--review", callback=_one_mode, help="Accept or reject each proposed change.")
 ]
-ProfileOpt = Annotated[str | None, Opt("--profile", help="Profile name.")]
 ApiKeyOpt = Annotated[
     str | None,
     Opt(
@@ -68,11 +69,11 @@ def update(
     read_all: AllOpt = False,
     dry_run: DryRunOpt = False,
     review: ReviewOpt = False,
-    profile: ProfileOpt = None,
+    profile: ProfileOption = None,
     gpu_layers: GpuLayersOption = None,
     ctx: CtxOption = None,
     threads: ThreadsOption = None,
-    backend: BackendOption = "llama",
+    backend: BackendOption = Backend.llama,
     base_url: BaseUrlOption = None,
     api_key: ApiKeyOpt = None,
     parallel: ParallelOpt = 1,
