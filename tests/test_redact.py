@@ -402,3 +402,26 @@ def test_cli_ingest_redact_storage_keeps_no_original(tmp_path, runner, env_setup
     conn.close()
     raw = db_path.read_bytes()
     assert key.encode() not in raw and key.lower().encode() not in raw
+
+
+_WHITESPACE = [chr(c) for c in range(0x3001) if chr(c).isspace()]
+
+
+@settings(max_examples=400, derandomize=True, deadline=None, database=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(_WHITESPACE),
+            st.text(min_size=1, max_size=20),
+            st.text(alphabet="ab-_\u00e9\u4e2d\ud800", min_size=14, max_size=18),
+        ),
+        max_size=12,
+    ).map("".join)
+)
+@example("x" * 15 + "\u00a0" + "y" * 15)  # U+00A0 splits the run; its bytes do not
+@example("\u4e2d" * 6)  # 6 characters, 18 bytes
+def test_long_chunk_gate_is_exactly_a_16_character_word(text):
+    """The byte-level gate says what splitting into words says (a gate, but exact)."""
+    from pxprofile.redact import _has_long_chunk
+
+    assert _has_long_chunk(text) == (max(map(len, text.split()), default=0) >= 16)
