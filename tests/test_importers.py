@@ -663,3 +663,19 @@ def test_utc_times_are_written_as_isoformat_writes_them(when):
     assert _iso(when) == when.isoformat(timespec="microseconds")[:-6] + "Z"
     if when.year > 1970:
         assert to_utc(when.timestamp()) == _reference_utc(when.timestamp())
+
+
+@settings(max_examples=500, derandomize=True, deadline=None, database=None)
+@given(
+    text=st.lists(
+        st.one_of(st.sampled_from(["\ud800", "\udfff", "\u2014", "\U0001f600", "\x00"]), st.text()),
+        max_size=6,
+    ).map("".join)
+)
+def test_surrogate_check_is_the_regex(text):
+    import re
+
+    from pxprofile.importers.common import _has_surrogate, clean
+
+    assert _has_surrogate(text) == bool(re.search("[\ud800-\udfff]", text))
+    assert clean(text) == re.sub("[\ud800-\udfff]", "\ufffd", text.replace("\x00", ""))

@@ -127,9 +127,18 @@ def clean(s: str) -> str:
     """Lone surrogates -> U+FFFD, NUL removed (SQLite's length() and FTS stop at NUL)."""
     if "\x00" in s:
         s = s.replace("\x00", "")
-    if not s.isascii() and _SURROGATES.search(s):
+    if not s.isascii() and _has_surrogate(s):
         s = _SURROGATES.sub("\ufffd", s)
     return s
+
+
+def _has_surrogate(s: str) -> bool:
+    """_SURROGATES.search(s), five times faster: strict UTF-8 refuses exactly the surrogates."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def content_hash(*parts: Any, n: int = 16) -> str:
