@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC
 
 from chat_samples import (
     claude_export,
@@ -13,6 +14,8 @@ from chat_samples import (
     make_llm_legacy,
     make_llm_threads,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pxprofile.importers.common import Conversation, Feedback, Pair, Skipped
 from pxprofile.importers.detect import open_input
@@ -443,3 +446,236 @@ def test_forced_format_reads_json_as_given():
     # a bare message list also looks like OpenAI; --format sharegpt on it skips what does not fit
     fmt, out = recs([{"role": "user", "content": "x"}], format="sharegpt")
     assert fmt == "sharegpt" and isinstance(out[0], Skipped)
+
+
+# -- the fast paths (issue 14) ------------------------------------------------------------------
+# ChatGPT's _message and text_of read the common message (one plain text part, a float time) on
+# short paths. This is the general code they replaced, kept as the reference: the same Message,
+# or the same error, for every message shape.
+
+
+def _reference_text_of(content):
+    from pxprofile.importers.chatgpt import _part_text
+
+    ctype = content.get("content_type")
+    if ctype == "thoughts":
+        out = []
+        for t in content.get("thoughts") or []:
+            if isinstance(t, dict):
+                out += [s for s in (t.get("summary"), t.get("content")) if isinstance(s, str) and s]
+        return "\n\n".join(out)
+    if ctype == "user_editable_context":
+        return "\n\n".join(
+            s for s in (content.get("user_profile"), content.get("user_instructions")) if s
+        )
+    if ctype in ("tether_quote", "sonic_webpage"):
+        return "\n\n".join(
+            s for s in (content.get("title"), content.get("text")) if isinstance(s, str) and s
+        )
+    if ctype == "system_error":
+        return ": ".join(
+            s for s in (content.get("name"), content.get("text")) if isinstance(s, str) and s
+        )
+    parts = content.get("parts")
+    if isinstance(parts, list):
+        return "\n".join(t for t in (_part_text(p) for p in parts) if t)
+    for key in ("text", "result", "content", "output_str", "model_set_context", "summary"):
+        v = content.get(key)
+        if isinstance(v, str):
+            return v
+    return ""
+
+
+def _reference_utc(value):
+    from datetime import UTC, datetime
+
+    from pxprofile.importers.common import to_utc
+
+    if type(value) is float and 0 <= value <= 1e11:
+        return datetime.fromtimestamp(value, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    return to_utc(value)
+
+
+def _reference_message(key, msg, parent):
+    from pxprofile.importers.chatgpt import HIDDEN_TYPES, KNOWN_ROLES, _custom_instructions
+    from pxprofile.importers.common import Message, raw_time
+
+    author = msg.get("author") or {}
+    role = author.get("role") or "unknown"
+    role = "tool" if role == "function" else role
+    content = msg.get("content") or {}
+    ctype = content.get("content_type") or "text"
+    metadata = msg.get("metadata") or {}
+    name = author.get("name")
+    text = _reference_text_of(content)
+    hidden = (
+        role not in ("user", "assistant")
+        or ctype in HIDDEN_TYPES
+        or bool(metadata.get("is_visually_hidden_from_conversation"))
+        or msg.get("recipient") not in (None, "all")
+        or msg.get("weight") == 0
+        or not text.strip()
+    )
+    instructions = _custom_instructions(content, metadata)
+    if instructions is not None:
+        role, name, text, hidden = "user", "custom_instructions", instructions, True
+    elif role not in KNOWN_ROLES:
+        hidden = True
+    status = msg.get("status")
+    finish = (metadata.get("finish_details") or {}).get("type")
+    if finish == "interrupted" or status == "in_progress":
+        status = "interrupted"
+    elif status == "finished_successfully":
+        status = "finished"
+    meta = {}
+    if msg.get("recipient") not in (None, "all"):
+        meta["recipient"] = msg["recipient"]
+    if msg.get("channel"):
+        meta["channel"] = msg["channel"]
+    if metadata.get("attachments"):
+        meta["attachments"] = [
+            a.get("name") for a in metadata["attachments"] if isinstance(a, dict)
+        ]
+    return Message(
+        id=key,
+        role=role,
+        text=text,
+        parent=parent,
+        author_name=name,
+        content_type=ctype,
+        created_raw=raw_time(msg.get("create_time")),
+        created_at=_reference_utc(msg.get("create_time")),
+        hidden=hidden,
+        status=status,
+        model=metadata.get("model_slug"),
+        meta=meta or None,
+    )
+
+
+def _gpt_messages():
+    def maybe(**fields):  # a dict holding any subset of the fields
+        return st.fixed_dictionaries({}, optional=fields)
+
+    words = st.sampled_from(["", " ", "Hello", "```x```", "The user provided\n```a```", "\u00e9"])
+    odd = st.sampled_from([None, 0, 1, [], ["x"], "str"])
+    text = st.one_of(words, st.text(max_size=8))
+    part = st.one_of(
+        text,
+        odd,
+        maybe(
+            content_type=st.sampled_from(["image_asset_pointer", "audio_asset_pointer", "x"]),
+            text=st.one_of(text, odd),
+        ),
+    )
+    content = st.one_of(
+        odd,
+        maybe(
+            content_type=st.one_of(
+                st.sampled_from(
+                    [
+                        "text",
+                        "multimodal_text",
+                        "code",
+                        "thoughts",
+                        "reasoning_recap",
+                        "user_editable_context",
+                        "tether_quote",
+                        "sonic_webpage",
+                        "system_error",
+                        "execution_output",
+                        "",
+                    ]
+                ),
+                odd,
+            ),
+            parts=st.one_of(
+                st.lists(part, max_size=3), st.lists(text, min_size=1, max_size=1), odd
+            ),
+            thoughts=st.one_of(st.lists(maybe(summary=text, content=text), max_size=2), odd),
+            text=st.one_of(text, odd),
+            title=text,
+            name=text,
+            result=text,
+            user_profile=st.one_of(words, odd),
+            user_instructions=st.one_of(words, odd),
+        ),
+    )
+    metadata = st.one_of(
+        odd,
+        maybe(
+            is_visually_hidden_from_conversation=st.booleans(),
+            is_user_system_message=st.booleans(),
+            user_context_message_data=st.one_of(
+                maybe(about_user_message=st.one_of(words, odd), about_model_message=words), odd
+            ),
+            finish_details=st.one_of(maybe(type=st.sampled_from(["interrupted", "stop"])), odd),
+            attachments=st.one_of(st.lists(st.one_of(maybe(name=text), odd), max_size=2), odd),
+            model_slug=st.sampled_from(["gpt-4o", None]),
+        ),
+    )
+    when = st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.floats(min_value=0, max_value=1e11),
+        st.integers(min_value=-(10**20), max_value=10**20),
+        st.sampled_from([None, "", "2024-05-01T17:37:11Z", "1714585031.5", True, [], {}]),
+    )
+    return maybe(
+        author=st.one_of(
+            maybe(
+                role=st.one_of(
+                    st.sampled_from(["user", "assistant", "system", "tool", "function", "", "x"]),
+                    odd,
+                ),
+                name=st.sampled_from([None, "browser", ""]),
+            ),
+            odd,
+        ),
+        content=content,
+        metadata=metadata,
+        recipient=st.sampled_from([None, "all", "browser", 0, []]),
+        channel=st.sampled_from([None, "", "final", 0]),
+        weight=st.sampled_from([1.0, 0, 0.0, None]),
+        status=st.sampled_from(["finished_successfully", "in_progress", "x", None]),
+        create_time=when,
+    )
+
+
+def _outcome(fn, *args):
+    try:
+        return fn(*args)
+    except Exception as e:  # the importer turns these into a Skipped conversation
+        return (type(e), str(e))
+
+
+@settings(max_examples=1500, derandomize=True, deadline=None, database=None)
+@given(msg=_gpt_messages())
+def test_chatgpt_message_fast_paths_match_the_general_code(msg):
+    from pxprofile.importers.chatgpt import _message
+
+    assert _outcome(_message, "m1", msg, "p") == _outcome(_reference_message, "m1", msg, "p")
+
+
+@settings(max_examples=500, derandomize=True, deadline=None, database=None)
+@given(when=st.datetimes(timezones=st.just(UTC)))
+def test_utc_times_are_written_as_isoformat_writes_them(when):
+    from pxprofile.importers.common import _iso, to_utc
+
+    assert _iso(when) == when.isoformat(timespec="microseconds")[:-6] + "Z"
+    if when.year > 1970:
+        assert to_utc(when.timestamp()) == _reference_utc(when.timestamp())
+
+
+@settings(max_examples=500, derandomize=True, deadline=None, database=None)
+@given(
+    text=st.lists(
+        st.one_of(st.sampled_from(["\ud800", "\udfff", "\u2014", "\U0001f600", "\x00"]), st.text()),
+        max_size=6,
+    ).map("".join)
+)
+def test_surrogate_check_is_the_regex(text):
+    import re
+
+    from pxprofile.importers.common import _has_surrogate, clean
+
+    assert _has_surrogate(text) == bool(re.search("[\ud800-\udfff]", text))
+    assert clean(text) == re.sub("[\ud800-\udfff]", "\ufffd", text.replace("\x00", ""))

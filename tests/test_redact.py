@@ -10,7 +10,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pxprofile.errors import PxprofileError
-from pxprofile.redact import configured_pii, find_secrets, redact, scan, strip_invisible
+from pxprofile.redact import (
+    _FOREIGN_WORDS,
+    configured_pii,
+    find_secrets,
+    redact,
+    scan,
+    strip_invisible,
+)
 
 # Format-valid fakes (right prefix, length and alphabet); none is a real credential.
 ALNUM36 = "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
@@ -402,3 +409,83 @@ def test_cli_ingest_redact_storage_keeps_no_original(tmp_path, runner, env_setup
     conn.close()
     raw = db_path.read_bytes()
     assert key.encode() not in raw and key.lower().encode() not in raw
+
+
+_WHITESPACE = [chr(c) for c in range(0x3001) if chr(c).isspace()]
+
+
+@settings(max_examples=400, derandomize=True, deadline=None, database=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(_WHITESPACE),
+            st.text(min_size=1, max_size=20),
+            st.text(alphabet="ab-_\u00e9\u4e2d\ud800", min_size=14, max_size=18),
+        ),
+        max_size=12,
+    ).map("".join)
+)
+@example("x" * 15 + "\u00a0" + "y" * 15)  # U+00A0 splits the run; its bytes do not
+@example("\u4e2d" * 6)  # 6 characters, 18 bytes
+def test_long_chunk_gate_is_exactly_a_16_character_word(text):
+    """The byte-level gate says what splitting into words says (a gate, but exact)."""
+    from pxprofile.redact import _has_long_chunk
+
+    assert _has_long_chunk(text) == (max(map(len, text.split()), default=0) >= 16)
+
+
+_INVISIBLE_SAMPLES = [
+    "\u200b",
+    "\u00ad",
+    "\u2066",
+    "\ufeff",
+    "\U000e0041",
+    "\U000e0101",
+    "\U0001d173",
+    "\u2014",
+    "\u2019",
+    "\u00e9",
+    "\U0001f600",
+    "\ud800",
+    "\u0416",
+    "\ufe0f",
+]
+
+
+@settings(max_examples=400, derandomize=True, deadline=None, database=None)
+@given(
+    st.lists(st.one_of(st.sampled_from(_INVISIBLE_SAMPLES), st.text(max_size=6)), max_size=8).map(
+        "".join
+    )
+)
+def test_invisible_gate_is_the_full_search(text):
+    """_has_invisible searches the non-ASCII characters only: the same answer as the whole text."""
+    from pxprofile.redact import INVISIBLE_RE, _has_invisible
+
+    assert not any(INVISIBLE_RE.match(chr(c)) for c in range(128))  # what makes that exact
+    assert _has_invisible(text) == bool(INVISIBLE_RE.search(text))
+
+
+@settings(max_examples=600, derandomize=True, deadline=None, database=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(
+                [*_FOREIGN_WORDS, "\u00e9", "\u2014", "\u0130", "/", "admin", " ", "PASS", "\u015e"]
+            ),
+            st.text(max_size=6),
+        ),
+        max_size=6,
+    ).map("".join)
+)
+def test_foreign_word_gate_with_the_word_gates_is_the_full_word_list(text):
+    """_has_foreign_word looks in non-ASCII text only for the words no other word gate catches:
+    with _has_word (every caller asks both) it says what looking for every word said."""
+    from pxprofile.redact import _PAIR_NAMES, _has_foreign_word, _has_word
+
+    low = text.lower()
+    full = ("/" in text and any(w in low for w in _PAIR_NAMES)) or any(
+        w in low for w in ("senha", "wachtwoord", "salasana", "haslo")
+    )
+    full = full or (not text.isascii() and any(w in low for w in _FOREIGN_WORDS))
+    assert (_has_word(low) or _has_foreign_word(text, low)) == (_has_word(low) or full)

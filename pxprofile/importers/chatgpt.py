@@ -99,17 +99,8 @@ def parse_conversation(conv: dict) -> Conversation:
         if not msg:
             continue
         parent = node.get("parent")
-        # message-less nodes (the root) are not stored: re-parent through them
-        seen = set()
-        while (
-            parent is not None and parent in mapping and not (mapping[parent] or {}).get("message")
-        ):
-            if parent in seen:
-                raise CorruptConversation(
-                    "the message tree has a cycle (a node is its own ancestor)"
-                )
-            seen.add(parent)
-            parent = (mapping[parent] or {}).get("parent")
+        if parent is not None and parent in mapping and not (mapping[parent] or {}).get("message"):
+            parent = _through_empty(mapping, parent)
         if not isinstance(msg, dict):
             raise CorruptConversation(f"node {key!r} has a message that is not an object")
         messages.append(_message(str(key), msg, parent if isinstance(parent, str) else None))
@@ -127,6 +118,18 @@ def parse_conversation(conv: dict) -> Conversation:
         meta=_conv_meta(conv),
         pairs=branch_pairs(messages),
     )
+
+
+def _through_empty(mapping: dict, parent: Any) -> Any:
+    """Message-less nodes (the root) are not stored: the nearest ancestor with a message, or
+    the parent id where the chain leaves the mapping (None at the root)."""
+    seen = set()
+    while parent is not None and parent in mapping and not (mapping[parent] or {}).get("message"):
+        if parent in seen:
+            raise CorruptConversation("the message tree has a cycle (a node is its own ancestor)")
+        seen.add(parent)
+        parent = (mapping[parent] or {}).get("parent")
+    return parent
 
 
 def _skip_empty_to_message(mapping: dict, leaf: Any) -> str | None:
@@ -157,42 +160,53 @@ def _conv_meta(conv: dict) -> dict | None:
 
 
 def _message(key: str, msg: dict, parent: str | None) -> Message:
-    author = msg.get("author") or {}
+    get = msg.get  # one message costs about 7 µs here: every lookup counts (issue 14)
+    author = get("author") or {}
     role = author.get("role") or "unknown"
-    role = "tool" if role == "function" else role
-    content = msg.get("content") or {}
+    if role == "function":
+        role = "tool"
+    content = get("content") or {}
     ctype = content.get("content_type") or "text"
-    metadata = msg.get("metadata") or {}
+    metadata = get("metadata") or {}
     name = author.get("name")
     text = text_of(content)
+    recipient = get("recipient")
     hidden = (
         role not in ("user", "assistant")
         or ctype in HIDDEN_TYPES
         or bool(metadata.get("is_visually_hidden_from_conversation"))
-        or msg.get("recipient") not in (None, "all")
-        or msg.get("weight") == 0
+        or recipient not in (None, "all")
+        or get("weight") == 0
         or not text.strip()
     )
-    instructions = _custom_instructions(content, metadata)
+    if (
+        ctype == "user_editable_context"
+        or metadata.get("is_user_system_message")
+        or metadata.get("user_context_message_data")
+    ):  # what _custom_instructions() reads; it is None for every other message
+        instructions = _custom_instructions(content, metadata)
+    else:
+        instructions = None
     if instructions is not None:
         role, name, text, hidden = "user", "custom_instructions", instructions, True
     elif role not in KNOWN_ROLES:
         hidden = True
-    status = msg.get("status")
+    status = get("status")
     finish = (metadata.get("finish_details") or {}).get("type")
     if finish == "interrupted" or status == "in_progress":
         status = "interrupted"
     elif status == "finished_successfully":
         status = "finished"
     meta = {}
-    if msg.get("recipient") not in (None, "all"):
-        meta["recipient"] = msg["recipient"]
-    if msg.get("channel"):
-        meta["channel"] = msg["channel"]
-    if metadata.get("attachments"):
-        meta["attachments"] = [
-            a.get("name") for a in metadata["attachments"] if isinstance(a, dict)
-        ]
+    if recipient not in (None, "all"):
+        meta["recipient"] = recipient
+    channel = get("channel")
+    if channel:
+        meta["channel"] = channel
+    attachments = metadata.get("attachments")
+    if attachments:
+        meta["attachments"] = [a.get("name") for a in attachments if isinstance(a, dict)]
+    created = get("create_time")
     return Message(
         id=key,
         role=role,
@@ -200,8 +214,8 @@ def _message(key: str, msg: dict, parent: str | None) -> Message:
         parent=parent,
         author_name=name,
         content_type=ctype,
-        created_raw=raw_time(msg.get("create_time")),
-        created_at=to_utc(msg.get("create_time")),
+        created_raw=raw_time(created),
+        created_at=to_utc(created),
         hidden=hidden,
         status=status,
         model=metadata.get("model_slug"),
@@ -212,21 +226,25 @@ def _message(key: str, msg: dict, parent: str | None) -> Message:
 def text_of(content: dict) -> str:
     """The text of a message's content, whatever field this content type keeps it in."""
     ctype = content.get("content_type")
-    if ctype == "thoughts":
+    if ctype == "text":  # most messages: one plain part, itself the text
+        parts = content.get("parts")
+        if type(parts) is list and len(parts) == 1 and type(parts[0]) is str:
+            return parts[0]
+    elif ctype == "thoughts":
         out = []
         for t in content.get("thoughts") or []:
             if isinstance(t, dict):
                 out += [s for s in (t.get("summary"), t.get("content")) if isinstance(s, str) and s]
         return "\n\n".join(out)
-    if ctype == "user_editable_context":
+    elif ctype == "user_editable_context":
         return "\n\n".join(
             s for s in (content.get("user_profile"), content.get("user_instructions")) if s
         )
-    if ctype in ("tether_quote", "sonic_webpage"):
+    elif ctype in ("tether_quote", "sonic_webpage"):
         return "\n\n".join(
             s for s in (content.get("title"), content.get("text")) if isinstance(s, str) and s
         )
-    if ctype == "system_error":
+    elif ctype == "system_error":
         return ": ".join(
             s for s in (content.get("name"), content.get("text")) if isinstance(s, str) and s
         )

