@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import document, fileio, guard
+from . import document, fileio
 from . import profile as prof
 from .errors import ConflictError, FormatError, ProfileError
 from .importers.memories import FORMATS, LeftOut, Memory, Withdrawn
@@ -245,6 +245,8 @@ def sort_out(db, pname: str, rows: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def _plan(db, pname: str, text: str, mems: list[Memory], summary: MemorySummary) -> _Plan:
+    from . import guard  # here: a chat export never needs its patterns compiled
+
     plan = _Plan()
     known = {
         r["key"]: "withdrawn" if r["withdrawn"] else r["status"]

@@ -228,16 +228,16 @@ def test_progress_bar_only_for_big_files_on_a_terminal(tmp_path, fixtures_dir, m
     console = Console(file=out, force_terminal=True, width=100)
     path = f"{fixtures_dir}/chatgpt/export-2024-browsing.json"
     # stderr not a terminal (as under CliRunner): no bar
-    with cli_ingest._progress(path, False, console) as cb:
+    with cli_ingest._progress(path, False, lambda: console) as cb:
         assert cb is None
     monkeypatch.setattr(
         cli_ingest, "sys", types.SimpleNamespace(stderr=types.SimpleNamespace(isatty=lambda: True))
     )
-    with cli_ingest._progress(path, False, console) as cb:
+    with cli_ingest._progress(path, False, lambda: console) as cb:
         assert cb is None  # a terminal, but a small file
     monkeypatch.setattr(cli_ingest, "BIG_INPUT", 1000)
-    with cli_ingest._progress(path, True, console) as cb:
+    with cli_ingest._progress(path, True, lambda: console) as cb:
         assert cb is None  # --quiet / --json
-    with cli_ingest._progress(path, False, console) as cb:
+    with cli_ingest._progress(path, False, lambda: console) as cb:
         cb(170_600, 170_600)
     assert "export-2024-browsing.json" in out.getvalue()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
@@ -110,13 +112,16 @@ class _Report:
 
     def __init__(self, quiet: bool, *, model: str | None, update: bool):
         self.quiet, self.model, self.update = quiet, model, update
-        self.err = stderr_console()
+
+    @cached_property
+    def err(self):
+        return stderr_console()  # rich loads only when something is said (not with --quiet)
 
     def say(self, line: str) -> None:
         self.err.print(line, markup=False, soft_wrap=True)
 
     def progress(self, name: str):
-        return _progress(name, self.quiet, self.err)
+        return _progress(name, self.quiet, lambda: self.err)
 
     def summary(self, summary) -> None:
         if not self.quiet:
@@ -151,7 +156,7 @@ class _Report:
 class _progress:
     """A rich progress bar on stderr, only for big files when stderr is a terminal."""
 
-    def __init__(self, name: str, quiet: bool, console):
+    def __init__(self, name: str, quiet: bool, console: Callable):
         self.bar = None
         if quiet or name == "-" or not sys.stderr.isatty():
             return
@@ -165,7 +170,7 @@ class _progress:
             BarColumn(),
             DownloadColumn(),
             TimeRemainingColumn(),
-            console=console,
+            console=console(),
             transient=True,
         )
         self.task = self.bar.add_task(path.name, total=path.stat().st_size)
