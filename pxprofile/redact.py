@@ -149,20 +149,8 @@ _FOREIGN_ASCII = (
     "salasana",
     "haslo",
 )
-_FOREIGN_WORDS = (
-    *_FOREIGN_ASCII,
-    "contraseña",
-    "lösenord",
-    "hasło",
-    "şifre",
-    "пароль",
-    "密码",
-    "口令",
-    "パスワード",
-    "비밀번호",
-)
-# the words of _FOREIGN_WORDS that neither _has_word's gates (pass, kennwort, contrase, clave,
-# parola) nor the ASCII words _has_foreign_word names catch
+# the words that neither _has_word's gates (pass, kennwort, contrase, clave, parola) nor the
+# ASCII words _has_foreign_word names catch
 _FOREIGN_UNGATED = (
     "lösenord",
     "hasło",
@@ -173,6 +161,7 @@ _FOREIGN_UNGATED = (
     "パスワード",
     "비밀번호",
 )
+_FOREIGN_WORDS = (*_FOREIGN_ASCII, "contraseña", *_FOREIGN_UNGATED)
 _FOREIGN_PW = (
     r"passwort|kennwort|contraseña|contrasena|clave|mot de passe|senha|wachtwoord|parola|"
     r"lösenord|salasana|hasło|haslo|şifre(?:si|n)?|пароль|密码|口令|パスワード|비밀번호"
